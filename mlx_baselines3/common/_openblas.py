@@ -54,6 +54,16 @@ def preload_openblas() -> str | None:
         return None
     # Our networks are small: one BLAS thread avoids oversubscribing the cores the envs use.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    try:
+        ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    except OSError as error:
+        # Typically a missing libgfortran.so.5: the import must still work, with the slow bundled BLAS.
+        warnings.warn(
+            f"Could not load OpenBLAS ({error}), so MLX keeps its slow bundled reference BLAS. "
+            "Install the missing library (e.g. `apt-get install libgfortran5`) for 20-30x faster matrix products, "
+            f"or set {OPT_OUT_VARIABLE}=0 to silence this warning.",
+            stacklevel=3,
+        )
+        return None
     loaded_path = path
     return path
