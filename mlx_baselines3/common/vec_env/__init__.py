@@ -1,9 +1,11 @@
 """Vectorized environments and their wrappers (same names and behaviour as ``stable_baselines3.common.vec_env``)."""
 
+from copy import deepcopy
 from typing import TypeVar
 
 from mlx_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnv, VecEnvWrapper
 from mlx_baselines3.common.vec_env.dummy_vec_env import DummyVecEnv
+from mlx_baselines3.common.vec_env.vec_normalize import VecNormalize
 
 VecEnvWrapperT = TypeVar("VecEnvWrapperT", bound=VecEnvWrapper)
 
@@ -33,11 +35,55 @@ def is_vecenv_wrapped(env: VecEnv, vec_wrapper_class: type[VecEnvWrapper]) -> bo
     return unwrap_vec_wrapper(env, vec_wrapper_class) is not None
 
 
+def unwrap_vec_normalize(env: VecEnv) -> VecNormalize | None:
+    """
+    :param env: the VecEnv to search
+    :return: the outermost ``VecNormalize`` wrapping ``env``, or None
+    """
+    return unwrap_vec_wrapper(env, VecNormalize)
+
+
+def sync_envs_normalization(env: VecEnv, eval_env: VecEnv) -> None:
+    """
+    Copy the normalization statistics of every ``VecNormalize`` of a training env to the ``VecNormalize`` at the same
+    place in an evaluation env. Both envs must be wrapped the same way.
+
+    :param env: the training env
+    :param eval_env: the evaluation env, which receives copies of the statistics
+    """
+    env_tmp, eval_env_tmp = env, eval_env
+    while isinstance(env_tmp, VecEnvWrapper):
+        if not isinstance(eval_env_tmp, VecEnvWrapper):
+            raise AssertionError(
+                "Error while synchronizing normalization stats: expected the eval env to be "
+                f"a VecEnvWrapper but got {eval_env_tmp} instead. "
+                "This is probably due to the training env not being wrapped the same way as the evaluation env. "
+                f"Training env type: {env_tmp}."
+            )
+        if isinstance(env_tmp, VecNormalize):
+            if not isinstance(eval_env_tmp, VecNormalize):
+                raise AssertionError(
+                    "Error while synchronizing normalization stats: expected the eval env to be "
+                    f"a VecNormalize but got {eval_env_tmp} instead. "
+                    "This is probably due to the training env not being wrapped the same way as the evaluation env. "
+                    f"Training env type: {env_tmp}."
+                )
+            # obs_rms does not exist when observations are not normalized.
+            if hasattr(env_tmp, "obs_rms"):
+                eval_env_tmp.obs_rms = deepcopy(env_tmp.obs_rms)
+            eval_env_tmp.ret_rms = deepcopy(env_tmp.ret_rms)
+        env_tmp = env_tmp.venv
+        eval_env_tmp = eval_env_tmp.venv
+
+
 __all__ = [
     "CloudpickleWrapper",
     "DummyVecEnv",
     "VecEnv",
     "VecEnvWrapper",
+    "VecNormalize",
     "is_vecenv_wrapped",
+    "sync_envs_normalization",
+    "unwrap_vec_normalize",
     "unwrap_vec_wrapper",
 ]
