@@ -5,6 +5,7 @@ from typing import TypeVar
 
 from mlx_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnv, VecEnvWrapper
 from mlx_baselines3.common.vec_env.dummy_vec_env import DummyVecEnv
+from mlx_baselines3.common.vec_env.subproc_vec_env import SubprocVecEnv
 from mlx_baselines3.common.vec_env.vec_normalize import VecNormalize
 
 VecEnvWrapperT = TypeVar("VecEnvWrapperT", bound=VecEnvWrapper)
@@ -79,6 +80,7 @@ def sync_envs_normalization(env: VecEnv, eval_env: VecEnv) -> None:
 __all__ = [
     "CloudpickleWrapper",
     "DummyVecEnv",
+    "SubprocVecEnv",
     "VecEnv",
     "VecEnvWrapper",
     "VecNormalize",

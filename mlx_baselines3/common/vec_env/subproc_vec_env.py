@@ -1,0 +1,395 @@
+"""A vectorized environment that runs each sub-environment in its own process."""
+
+import contextlib
+import multiprocessing as mp
+import pickle
+import signal
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from mlx_baselines3.common.vec_env.base_vec_env import (
+    CloudpickleWrapper,
+    VecEnv,
+    VecEnvIndices,
+    VecEnvObs,
+    VecEnvStepReturn,
+)
+from mlx_baselines3.common.vec_env.patch_gym import _patch_env
+
+# Seconds close() waits for a worker to exit by itself before terminating it.
+_CLOSE_TIMEOUT = 5.0
+
+
+def _error_message(exc: BaseException) -> tuple[str, str, bytes | None]:
+    """
+    :param exc: an exception raised in a worker
+    :return: its type name and message, its formatted traceback, and the exception pickled (None if it cannot be)
+    """
+    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    try:
+        pickled: bytes | None = pickle.dumps(exc)
+    except Exception:
+        pickled = None
+    return f"{type(exc).__name__}: {exc}", trace, pickled
+
+
+def _is_wrapped(env: gym.Env, wrapper_class: type[gym.Wrapper]) -> bool:
+    """
+    :param env: a gymnasium env, possibly wrapped
+    :param wrapper_class: a gymnasium wrapper class
+    :return: whether ``wrapper_class`` appears in the chain of wrappers of ``env``
+    """
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, wrapper_class):
+            return True
+        env = env.env
+    return False
+
+
+def _worker(remote: Connection, parent_remote: Connection, env_fn_wrapper: CloudpickleWrapper) -> None:
+    """
+    Body of a worker process: build the env, then serve commands from the parent until "close" or a closed pipe.
+    Every reply is ``("ok", result)`` or ``("error", (summary, traceback, pickled exception))``; an exception in a
+    command is reported to the parent and the worker keeps serving, so that the parent can still close it cleanly.
+
+    :param remote: the worker's end of the pipe
+    :param parent_remote: the parent's end, inherited with the fork start method and closed here
+    :param env_fn_wrapper: the function that creates the env
+    """
+    parent_remote.close()
+    try:
+        env = _patch_env(env_fn_wrapper.var())
+        remote.send(("ok", (env.observation_space, env.action_space)))
+    except Exception as exc:
+        remote.send(("error", _error_message(exc)))
+        remote.close()
+        return
+
+    reset_info: dict[str, Any] = {}
+    while True:
+        try:
+            cmd, data = remote.recv()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if cmd == "close":
+            env.close()
+            remote.close()
+            break
+        try:
+            if cmd == "step":
+                observation, reward, terminated, truncated, info = env.step(data)
+                done = terminated or truncated
+                info["TimeLimit.truncated"] = truncated and not terminated
+                if done:
+                    info["terminal_observation"] = observation
+                    observation, reset_info = env.reset()
+                result: Any = (observation, reward, done, info, reset_info)
+            elif cmd == "reset":
+                seed, options = data
+                maybe_options = {"options": options} if options else {}
+                observation, reset_info = env.reset(seed=seed, **maybe_options)
+                result = (observation, reset_info)
+            elif cmd == "render":
+                result = env.render()
+            elif cmd == "env_method":
+                method_name, method_args, method_kwargs = data
+                result = env.get_wrapper_attr(method_name)(*method_args, **method_kwargs)
+            elif cmd == "get_attr":
+                result = env.get_wrapper_attr(data)
+            elif cmd == "has_attr":
+                try:
+                    env.get_wrapper_attr(data)
+                    result = True
+                except AttributeError:
+                    result = False
+            elif cmd == "set_attr":
+                setattr(env, data[0], data[1])
+                result = None
+            elif cmd == "is_wrapped":
+                result = _is_wrapped(env, data)
+            elif cmd == "get_spaces":
+                result = (env.observation_space, env.action_space)
+            else:
+                raise NotImplementedError(f"`{cmd}` is not implemented in the worker")
+            remote.send(("ok", result))
+        except KeyboardInterrupt:
+            break
+        except Exception as exc:
+            remote.send(("error", _error_message(exc)))
+
+
+def _describe_exit(exitcode: int | None) -> str:
+    """
+    :param exitcode: a process exit code (negative: killed by that signal)
+    :return: a readable description of how the process ended
+    """
+    if exitcode is None:
+        return "is unresponsive"
+    if exitcode < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+class SubprocVecEnv(VecEnv):
+    """
+    Vectorized environment that runs each sub-environment in its own process and steps them in parallel. Worth it
+    when one environment step is expensive; keep the number of environments at most the number of CPU cores.
+
+    Failures are reported, never waited on: an exception raised by an environment in a worker is raised again in
+    this process, with the same type and a note naming the worker and holding its traceback; a worker that dies
+    (crash, ``SIGKILL``) raises ``EOFError`` naming the worker and how it ended. ``close()`` always ends every worker.
+
+    .. warning::
+
+        'forkserver' and 'spawn' are thread-safe but re-import the main module in each worker: guard the script's
+        entry point with ``if __name__ == "__main__":``. 'fork' is faster to start and needs no guard, but is unsafe
+        when the parent runs threads.
+
+    :param env_fns: functions that each create a new environment (pickled with cloudpickle, so lambdas are fine)
+    :param start_method: the multiprocessing start method, one of ``multiprocessing.get_all_start_methods()``;
+        default 'forkserver' where available, else 'spawn'
+    """
+
+    def __init__(self, env_fns: list[Callable[[], gym.Env]], start_method: str | None = None):
+        self.waiting = False
+        self.closed = False
+        if len(env_fns) == 0:
+            raise ValueError("SubprocVecEnv needs at least one environment function, got an empty list")
+        if start_method is None:
+            start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        elif start_method not in mp.get_all_start_methods():
+            raise ValueError(
+                f"start_method={start_method!r} is not available here; choose one of {mp.get_all_start_methods()}"
+            )
+        ctx = mp.get_context(start_method)
+
+        self.remotes: list[Connection] = []
+        self.processes: list[Any] = []
+        # Exit descriptions of workers known to be gone, by index; they are never talked to again.
+        self._dead: dict[int, str] = {}
+        for env_fn in env_fns:
+            remote, work_remote = ctx.Pipe()
+            # daemon: workers must not outlive a parent that crashes.
+            process = ctx.Process(target=_worker, args=(work_remote, remote, CloudpickleWrapper(env_fn)), daemon=True)  # type: ignore[attr-defined]
+            process.start()
+            # The parent keeps only its own end, so that a dead worker shows up as a closed pipe.
+            work_remote.close()
+            self.remotes.append(remote)
+            self.processes.append(process)
+
+        # Every worker reports its spaces once its env is built: an env that cannot be created fails here.
+        try:
+            all_spaces = self._gather(range(len(env_fns)), "create the environment")
+        except BaseException:
+            self.close()
+            raise
+        observation_space, action_space = all_spaces[0]
+        super().__init__(len(env_fns), observation_space, action_space)
+
+    def _send(self, env_idx: int, cmd: str, data: Any) -> None:
+        """Send a command to one worker; a worker that can no longer be reached is marked dead."""
+        if env_idx in self._dead:
+            return
+        try:
+            self.remotes[env_idx].send((cmd, data))
+        except (BrokenPipeError, ConnectionError, EOFError, OSError):
+            self._mark_dead(env_idx)
+
+    def _mark_dead(self, env_idx: int) -> None:
+        process = self.processes[env_idx]
+        process.join(timeout=1.0)
+        self._dead[env_idx] = _describe_exit(process.exitcode)
+
+    def _recv(self, env_idx: int, action: str) -> Any:
+        """
+        Wait for one worker's reply, or for its death.
+
+        :param env_idx: index of the worker
+        :param action: what the worker was asked to do, for error messages
+        :return: the result of the command
+        """
+        remote, process = self.remotes[env_idx], self.processes[env_idx]
+        if env_idx not in self._dead:
+            # Waiting on the process sentinel too: with the fork start method other workers hold copies of this
+            # worker's pipe end, so its death would not close the pipe and recv() alone would block forever.
+            wait([remote, process.sentinel])
+            try:
+                if remote.poll():
+                    status, payload = remote.recv()
+                    if status == "ok":
+                        return payload
+                    self._raise_worker_error(env_idx, action, payload)
+            except (EOFError, ConnectionError, OSError):
+                pass
+            self._mark_dead(env_idx)
+        raise EOFError(
+            f"SubprocVecEnv worker {env_idx} (pid {process.pid}) {self._dead[env_idx]} while trying to {action}; "
+            "its environment is lost. Close this VecEnv and create a new one."
+        )
+
+    def _raise_worker_error(self, env_idx: int, action: str, payload: tuple[str, str, bytes | None]) -> None:
+        summary, trace, pickled = payload
+        note = (
+            f"Raised in SubprocVecEnv worker {env_idx} (pid {self.processes[env_idx].pid}) while trying to {action}. "
+            f"Worker traceback:\n{trace}"
+        )
+        original: BaseException | None = None
+        if pickled is not None:
+            try:
+                original = pickle.loads(pickled)
+            except Exception:
+                original = None
+        if isinstance(original, BaseException):
+            # Same exception type as DummyVecEnv would raise, so that callers' except clauses work for both.
+            original.add_note(note)
+            raise original
+        raise RuntimeError(f"SubprocVecEnv worker {env_idx} raised {summary} while trying to {action}.\n{note}")
+
+    def _gather(self, indices: Sequence[int] | range, action: str) -> list[Any]:
+        """
+        Collect the replies of several workers. Every reply is read before an error is raised, so that the pipes
+        stay in step with the workers.
+
+        :param indices: the workers that were sent a command
+        :param action: what they were asked to do, for error messages
+        :return: the results, in the order of ``indices``
+        """
+        results: list[Any] = []
+        first_error: BaseException | None = None
+        for env_idx in indices:
+            try:
+                results.append(self._recv(env_idx, action))
+            except Exception as exc:
+                results.append(None)
+                if first_error is None:
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+        return results
+
+    def step_async(self, actions: np.ndarray) -> None:
+        if len(actions) != self.num_envs:
+            raise ValueError(f"Expected one action per environment ({self.num_envs}), got {len(actions)}")
+        for env_idx, action in enumerate(actions):
+            self._send(env_idx, "step", action)
+        self.waiting = True
+
+    def step_wait(self) -> VecEnvStepReturn:
+        try:
+            results = self._gather(range(self.num_envs), "step the environment")
+        finally:
+            self.waiting = False
+        obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
+        self.reset_infos = list(reset_infos)
+        return _stack_obs(obs, self.observation_space), np.stack(rewards), np.stack(dones), list(infos)
+
+    def reset(self) -> VecEnvObs:
+        for env_idx in range(self.num_envs):
+            self._send(env_idx, "reset", (self._seeds[env_idx], self._options[env_idx]))
+        results = self._gather(range(self.num_envs), "reset the environment")
+        obs, reset_infos = zip(*results, strict=True)
+        self.reset_infos = list(reset_infos)
+        self._reset_seeds()
+        self._reset_options()
+        return _stack_obs(obs, self.observation_space)
+
+    def close(self) -> None:
+        """End every worker (closing its env) and free the pipes. Workers that do not exit in time are killed."""
+        if self.closed:
+            return
+        if self.waiting:
+            # The replies of the abandoned step are not needed, and a failed worker is ended below anyway.
+            with contextlib.suppress(Exception):
+                self._gather(range(len(self.remotes)), "finish the pending step")
+            self.waiting = False
+        for env_idx in range(len(self.remotes)):
+            self._send(env_idx, "close", None)
+        for process in self.processes:
+            process.join(timeout=_CLOSE_TIMEOUT)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=1.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        # Closing the parent's ends now, not at garbage collection, avoids "Too many open files" when many
+        # SubprocVecEnv are created in one process (e.g. hyperparameter searches).
+        for remote in self.remotes:
+            remote.close()
+        self.closed = True
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        if self.render_mode != "rgb_array":
+            warnings.warn(
+                f"The render mode is {self.render_mode}, but this method assumes it is `rgb_array` to obtain images."
+            )
+            return [None for _ in self.remotes]
+        for env_idx in range(self.num_envs):
+            self._send(env_idx, "render", None)
+        return self._gather(range(self.num_envs), "render")
+
+    def has_attr(self, attr_name: str) -> bool:
+        """Whether every sub-environment has attribute ``attr_name`` (see ``VecEnv.has_attr``)."""
+        indices = list(range(self.num_envs))
+        for env_idx in indices:
+            self._send(env_idx, "has_attr", attr_name)
+        return all(self._gather(indices, f"look up attribute {attr_name!r}"))
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """Read an attribute of sub-environments (see ``VecEnv.get_attr``)."""
+        target = list(self._get_indices(indices))
+        for env_idx in target:
+            self._send(env_idx, "get_attr", attr_name)
+        return self._gather(target, f"get attribute {attr_name!r}")
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute on sub-environments (see ``VecEnv.set_attr``)."""
+        target = list(self._get_indices(indices))
+        for env_idx in target:
+            self._send(env_idx, "set_attr", (attr_name, value))
+        self._gather(target, f"set attribute {attr_name!r}")
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        """Call a method of sub-environments (see ``VecEnv.env_method``)."""
+        target = list(self._get_indices(indices))
+        for env_idx in target:
+            self._send(env_idx, "env_method", (method_name, method_args, method_kwargs))
+        return self._gather(target, f"call method {method_name!r}")
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        """Whether sub-environments are wrapped with ``wrapper_class`` (see ``VecEnv.env_is_wrapped``)."""
+        target = list(self._get_indices(indices))
+        for env_idx in target:
+            self._send(env_idx, "is_wrapped", wrapper_class)
+        return self._gather(target, f"check for wrapper {wrapper_class.__name__}")
+
+
+def _stack_obs(obs_list: list[VecEnvObs] | tuple[VecEnvObs, ...], space: spaces.Space) -> VecEnvObs:
+    """
+    Stack the observations of several envs along a new first axis, following the structure of the space.
+
+    :param obs_list: one observation per env (array, dict of arrays or tuple of arrays)
+    :param space: the observation space of one env
+    :return: an array, or a dict or tuple of arrays, whose first axis is the env index
+    """
+    if not isinstance(obs_list, (list, tuple)) or len(obs_list) == 0:
+        raise AssertionError("expected a non-empty list or tuple of observations, one per environment")
+    if isinstance(space, spaces.Dict):
+        if not isinstance(obs_list[0], dict):
+            raise AssertionError("non-dict observation for environment with Dict observation space")
+        return {key: np.stack([single_obs[key] for single_obs in obs_list]) for key in space.spaces}  # type: ignore[call-overload]
+    if isinstance(space, spaces.Tuple):
+        if not isinstance(obs_list[0], tuple):
+            raise AssertionError("non-tuple observation for environment with Tuple observation space")
+        return tuple(np.stack([single_obs[i] for single_obs in obs_list]) for i in range(len(space.spaces)))  # type: ignore[index]
+    return np.stack(obs_list)  # type: ignore[arg-type]
