@@ -481,14 +481,12 @@ class SummaryWriter:
         :param global_step: the step
         :param walltime: event time (now when None)
         """
-        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.compat.proto.tensor_pb2 import TensorProto
         from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
-        from tensorboard.plugins.text.plugin_data_pb2 import TextPluginData
+        from tensorboard.plugins.text.metadata import create_summary_metadata
 
-        metadata = SummaryMetadata(
-            plugin_data=SummaryMetadata.PluginData(plugin_name="text", content=TextPluginData(version=0).SerializeToString())
-        )
+        metadata = create_summary_metadata(display_name="", description="")
         tensor = TensorProto(
             dtype="DT_STRING",
             string_val=[text_string.encode("utf-8")],
@@ -631,7 +629,7 @@ class SummaryWriter:
         :param metric_dict: tags of the scalars that measure the run
         :param global_step: the step
         """
-        from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+        from tensorboard.compat.proto.summary_pb2 import Summary
         from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
         hparam_infos = []
@@ -665,12 +663,7 @@ class SummaryWriter:
             (metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=session_start)),
             (metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=session_end)),
         ):
-            plugin_data.version = metadata.PLUGIN_DATA_VERSION
-            summary_metadata = SummaryMetadata(
-                plugin_data=SummaryMetadata.PluginData(
-                    plugin_name=metadata.PLUGIN_NAME, content=plugin_data.SerializeToString()
-                )
-            )
+            summary_metadata = metadata.create_summary_metadata(plugin_data)
             self.add_summary(Summary(value=[Summary.Value(tag=tag, metadata=summary_metadata)]), global_step)
 
     def flush(self) -> None:
