@@ -5,8 +5,15 @@ from typing import TypeVar
 
 from mlx_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnv, VecEnvWrapper
 from mlx_baselines3.common.vec_env.dummy_vec_env import DummyVecEnv
+from mlx_baselines3.common.vec_env.stacked_observations import StackedObservations
 from mlx_baselines3.common.vec_env.subproc_vec_env import SubprocVecEnv
+from mlx_baselines3.common.vec_env.vec_check_nan import VecCheckNan
+from mlx_baselines3.common.vec_env.vec_extract_dict_obs import VecExtractDictObs
+from mlx_baselines3.common.vec_env.vec_frame_stack import VecFrameStack
+from mlx_baselines3.common.vec_env.vec_monitor import VecMonitor
 from mlx_baselines3.common.vec_env.vec_normalize import VecNormalize
+from mlx_baselines3.common.vec_env.vec_transpose import VecTransposeImage
+from mlx_baselines3.common.vec_env.vec_video_recorder import VecVideoRecorder
 
 VecEnvWrapperT = TypeVar("VecEnvWrapperT", bound=VecEnvWrapper)
 
@@ -80,10 +87,17 @@ def sync_envs_normalization(env: VecEnv, eval_env: VecEnv) -> None:
 __all__ = [
     "CloudpickleWrapper",
     "DummyVecEnv",
+    "StackedObservations",
     "SubprocVecEnv",
+    "VecCheckNan",
     "VecEnv",
     "VecEnvWrapper",
+    "VecExtractDictObs",
+    "VecFrameStack",
+    "VecMonitor",
     "VecNormalize",
+    "VecTransposeImage",
+    "VecVideoRecorder",
     "is_vecenv_wrapped",
     "sync_envs_normalization",
     "unwrap_vec_normalize",
