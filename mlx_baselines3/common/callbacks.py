@@ -16,7 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from mlx_baselines3.common.logger import Logger
-from mlx_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from mlx_baselines3.common.vec_env import DummyVecEnv, VecEnv, sync_envs_normalization
 
 if TYPE_CHECKING:
     from mlx_baselines3.common import base_class
@@ -444,7 +444,6 @@ class EvalCallback(EventCallback):
         continue_training = True
 
         from mlx_baselines3.common.evaluation import evaluate_policy
-        from mlx_baselines3.common.vec_env import sync_envs_normalization
 
         if self.model.get_vec_normalize_env() is not None:
             try:
