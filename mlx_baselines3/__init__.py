@@ -3,6 +3,9 @@ from mlx_baselines3.common._openblas import preload_openblas
 # Must run before anything imports mlx.core (see common/_openblas.py).
 preload_openblas()
 
+from mlx_baselines3.a2c import A2C  # noqa: E402
+from mlx_baselines3.common.utils import get_system_info  # noqa: E402
+from mlx_baselines3.ppo import PPO  # noqa: E402
 from mlx_baselines3.version import __version__  # noqa: E402
 
-__all__ = ["__version__"]
+__all__ = ["A2C", "PPO", "__version__", "get_system_info"]

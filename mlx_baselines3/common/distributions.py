@@ -1,0 +1,491 @@
+"""
+Probability distributions over actions, written with MLX array maths.
+
+Each distribution follows SB3's protocol: ``proba_distribution_net`` builds the layer(s) that output its
+parameters, ``proba_distribution(...)`` returns a distribution holding those parameters, and ``log_prob``,
+``entropy``, ``sample``, ``mode`` work on batches. Everything is traceable by ``mx.compile``; sampling draws
+from MLX's global generator (compiled functions must capture ``mx.random.state``).
+"""
+
+import copy
+import math
+from abc import ABC, abstractmethod
+from typing import Any, TypeVar
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from gymnasium import spaces
+
+from mlx_baselines3.common.preprocessing import get_action_dim
+
+SelfDistribution = TypeVar("SelfDistribution", bound="Distribution")
+
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class Distribution(ABC):
+    """Base class of the action distributions."""
+
+    def __init__(self):
+        super().__init__()
+        self.distribution: Any = None
+
+    @abstractmethod
+    def proba_distribution_net(self, *args, **kwargs) -> "nn.Module | tuple[nn.Module, mx.array]":
+        """
+        Build the layer(s) mapping a latent vector to the distribution's parameters.
+
+        :return: the layer, and for Gaussians the initial ``log_std`` parameter
+        """
+
+    @abstractmethod
+    def proba_distribution(self: SelfDistribution, *args, **kwargs) -> SelfDistribution:
+        """
+        A distribution holding the given parameters (a copy of this one: SB3 returns ``self``, but sharing state
+        between compiled traces and eager code would leak placeholder arrays).
+
+        :return: the distribution
+        """
+
+    def _with(self: SelfDistribution, **params: Any) -> SelfDistribution:
+        dist = copy.copy(self)
+        dist.__dict__.update(params)
+        return dist
+
+    @abstractmethod
+    def log_prob(self, x: mx.array) -> mx.array:
+        """
+        :param x: a batch of actions
+        :return: their log-likelihood, one value per batch row
+        """
+
+    @abstractmethod
+    def entropy(self) -> mx.array | None:
+        """
+        :return: the entropy per batch row, or None when it has no closed form
+        """
+
+    @abstractmethod
+    def sample(self) -> mx.array:
+        """
+        :return: a batch of actions drawn from the distribution
+        """
+
+    @abstractmethod
+    def mode(self) -> mx.array:
+        """
+        :return: the most likely actions
+        """
+
+    def get_actions(self, deterministic: bool = False) -> mx.array:
+        """
+        :param deterministic: return the mode instead of a sample
+        :return: a batch of actions
+        """
+        return self.mode() if deterministic else self.sample()
+
+    @abstractmethod
+    def actions_from_params(self, *args, **kwargs) -> mx.array:
+        """
+        Build the distribution from its parameters and return actions.
+
+        :return: a batch of actions
+        """
+
+    @abstractmethod
+    def log_prob_from_params(self, *args, **kwargs) -> tuple[mx.array, mx.array]:
+        """
+        Build the distribution from its parameters and return actions with their log-likelihood.
+
+        :return: actions and log-probabilities
+        """
+
+
+def sum_independent_dims(tensor: mx.array) -> mx.array:
+    """
+    Sum log-probabilities (or entropies) of independent action dimensions: ``(batch, n)`` becomes ``(batch,)``.
+
+    :param tensor: the per-dimension values
+    :return: the summed values
+    """
+    return tensor.sum(axis=1) if tensor.ndim > 1 else tensor.sum()
+
+
+def _normal_log_prob(x: mx.array, mean: mx.array, log_std: mx.array) -> mx.array:
+    return -0.5 * mx.square((x - mean) / mx.exp(log_std)) - log_std - _LOG_SQRT_2PI
+
+
+class DiagGaussianDistribution(Distribution):
+    """
+    Gaussian with a diagonal covariance; the log standard deviation is a state-independent parameter.
+
+    :param action_dim: dimension of the action space
+    """
+
+    def __init__(self, action_dim: int):
+        super().__init__()
+        self.action_dim = action_dim
+        self.mean_actions: mx.array | None = None
+        self.log_std: mx.array | None = None
+
+    def proba_distribution_net(self, latent_dim: int, log_std_init: float = 0.0) -> tuple[nn.Module, mx.array]:
+        """
+        :param latent_dim: size of the policy latent vector
+        :param log_std_init: initial log standard deviation
+        :return: the mean layer and the initial ``log_std`` parameter
+        """
+        return nn.Linear(latent_dim, self.action_dim), mx.full((self.action_dim,), log_std_init)
+
+    def proba_distribution(self, mean_actions: mx.array, log_std: mx.array) -> "DiagGaussianDistribution":
+        """
+        :param mean_actions: batch of means
+        :param log_std: log standard deviation (broadcast over the batch)
+        :return: the distribution
+        """
+        return self._with(mean_actions=mean_actions, log_std=mx.broadcast_to(log_std, mean_actions.shape))
+
+    @property
+    def stddev(self) -> mx.array:
+        return mx.exp(self.log_std)
+
+    def log_prob(self, actions: mx.array) -> mx.array:
+        return sum_independent_dims(_normal_log_prob(actions, self.mean_actions, self.log_std))
+
+    def entropy(self) -> mx.array:
+        return sum_independent_dims(0.5 + _LOG_SQRT_2PI + self.log_std)
+
+    def sample(self) -> mx.array:
+        return self.mean_actions + self.stddev * mx.random.normal(self.mean_actions.shape)
+
+    def mode(self) -> mx.array:
+        return self.mean_actions
+
+    def actions_from_params(self, mean_actions: mx.array, log_std: mx.array, deterministic: bool = False) -> mx.array:
+        return self.proba_distribution(mean_actions, log_std).get_actions(deterministic=deterministic)
+
+    def log_prob_from_params(self, mean_actions: mx.array, log_std: mx.array) -> tuple[mx.array, mx.array]:
+        dist = self.proba_distribution(mean_actions, log_std)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions)
+
+
+class TanhBijector:
+    """
+    The tanh squashing used to keep Gaussian actions in [-1, 1], with the log-det-Jacobian correction.
+
+    :param epsilon: small value that keeps the logarithm finite at the bounds
+    """
+
+    def __init__(self, epsilon: float = 1e-6):
+        self.epsilon = epsilon
+
+    @staticmethod
+    def forward(x: mx.array) -> mx.array:
+        return mx.tanh(x)
+
+    @staticmethod
+    def atanh(x: mx.array) -> mx.array:
+        """
+        Inverse of tanh: ``0.5 * log((1 + x) / (1 - x))``.
+
+        :param x: values in (-1, 1)
+        :return: their inverse tanh
+        """
+        return 0.5 * (mx.log1p(x) - mx.log1p(-x))
+
+    @staticmethod
+    def inverse(y: mx.array) -> mx.array:
+        """
+        Inverse tanh with the input clipped just inside (-1, 1) so that the bounds stay finite.
+
+        :param y: squashed values
+        :return: pre-squash values
+        """
+        eps = float(np.finfo(np.float32).eps)
+        return TanhBijector.atanh(mx.clip(y, -1.0 + eps, 1.0 - eps))
+
+    def log_prob_correction(self, x: mx.array) -> mx.array:
+        """
+        :param x: pre-squash values
+        :return: ``log(1 - tanh(x)^2)``, the log-det-Jacobian of the squashing
+        """
+        return mx.log(1.0 - mx.square(mx.tanh(x)) + self.epsilon)
+
+
+class SquashedDiagGaussianDistribution(DiagGaussianDistribution):
+    """
+    Diagonal Gaussian followed by tanh, so that actions lie in [-1, 1] (SAC's policy).
+
+    :param action_dim: dimension of the action space
+    :param epsilon: small value that keeps the log-probability finite at the bounds
+    """
+
+    def __init__(self, action_dim: int, epsilon: float = 1e-6):
+        super().__init__(action_dim)
+        self.epsilon = epsilon
+        self.gaussian_actions: mx.array | None = None
+
+    def proba_distribution(self, mean_actions: mx.array, log_std: mx.array) -> "SquashedDiagGaussianDistribution":
+        return self._with(
+            mean_actions=mean_actions, log_std=mx.broadcast_to(log_std, mean_actions.shape), gaussian_actions=None
+        )
+
+    def log_prob(self, actions: mx.array, gaussian_actions: mx.array | None = None) -> mx.array:
+        """
+        :param actions: squashed actions
+        :param gaussian_actions: the same actions before squashing, when known (more precise than inverting tanh)
+        :return: log-likelihood of the squashed actions
+        """
+        if gaussian_actions is None:
+            gaussian_actions = TanhBijector.inverse(actions)
+        log_prob = super().log_prob(gaussian_actions)
+        return log_prob - mx.sum(mx.log(1 - mx.square(actions) + self.epsilon), axis=1)
+
+    def entropy(self) -> None:
+        # No closed form once squashed; SAC estimates it with -log_prob.
+        return None
+
+    def sample(self) -> mx.array:
+        self.gaussian_actions = super().sample()
+        return mx.tanh(self.gaussian_actions)
+
+    def mode(self) -> mx.array:
+        self.gaussian_actions = super().mode()
+        return mx.tanh(self.gaussian_actions)
+
+    def log_prob_from_params(self, mean_actions: mx.array, log_std: mx.array) -> tuple[mx.array, mx.array]:
+        dist = self.proba_distribution(mean_actions, log_std)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions, dist.gaussian_actions)
+
+
+def _log_softmax(logits: mx.array) -> mx.array:
+    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
+
+
+def _categorical_entropy(log_probs: mx.array) -> mx.array:
+    return -mx.sum(mx.exp(log_probs) * log_probs, axis=-1)
+
+
+def _take_log_prob(log_probs: mx.array, actions: mx.array) -> mx.array:
+    return mx.take_along_axis(log_probs, actions.astype(mx.int32)[..., None], axis=-1).squeeze(-1)
+
+
+class CategoricalDistribution(Distribution):
+    """
+    Categorical distribution over ``action_dim`` discrete actions.
+
+    :param action_dim: number of actions
+    """
+
+    def __init__(self, action_dim: int):
+        super().__init__()
+        self.action_dim = action_dim
+        self.log_probs: mx.array | None = None
+
+    def proba_distribution_net(self, latent_dim: int) -> nn.Module:
+        """
+        :param latent_dim: size of the policy latent vector
+        :return: the layer producing the logits
+        """
+        return nn.Linear(latent_dim, self.action_dim)
+
+    def proba_distribution(self, action_logits: mx.array) -> "CategoricalDistribution":
+        """
+        :param action_logits: unnormalized log-probabilities, ``(batch, action_dim)``
+        :return: the distribution
+        """
+        return self._with(log_probs=_log_softmax(action_logits))
+
+    @property
+    def logits(self) -> mx.array:
+        return self.log_probs
+
+    @property
+    def probs(self) -> mx.array:
+        return mx.exp(self.log_probs)
+
+    def log_prob(self, actions: mx.array) -> mx.array:
+        return _take_log_prob(self.log_probs, actions.reshape(self.log_probs.shape[:-1]))
+
+    def entropy(self) -> mx.array:
+        return _categorical_entropy(self.log_probs)
+
+    def sample(self) -> mx.array:
+        return mx.random.categorical(self.log_probs, axis=-1)
+
+    def mode(self) -> mx.array:
+        return mx.argmax(self.log_probs, axis=-1)
+
+    def actions_from_params(self, action_logits: mx.array, deterministic: bool = False) -> mx.array:
+        return self.proba_distribution(action_logits).get_actions(deterministic=deterministic)
+
+    def log_prob_from_params(self, action_logits: mx.array) -> tuple[mx.array, mx.array]:
+        dist = self.proba_distribution(action_logits)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions)
+
+
+class MultiCategoricalDistribution(Distribution):
+    """
+    Independent categorical distributions, one per dimension of a MultiDiscrete space.
+
+    :param action_dims: number of actions of each dimension
+    """
+
+    def __init__(self, action_dims: list[int]):
+        super().__init__()
+        self.action_dims = [int(n) for n in action_dims]
+        self.log_probs: list[mx.array] = []
+
+    def proba_distribution_net(self, latent_dim: int) -> nn.Module:
+        """
+        :param latent_dim: size of the policy latent vector
+        :return: the layer producing all the logits, concatenated
+        """
+        return nn.Linear(latent_dim, sum(self.action_dims))
+
+    def proba_distribution(self, action_logits: mx.array) -> "MultiCategoricalDistribution":
+        """
+        :param action_logits: concatenated logits, ``(batch, sum(action_dims))``
+        :return: the distribution
+        """
+        splits = np.cumsum(self.action_dims)[:-1].tolist()
+        return self._with(log_probs=[_log_softmax(logits) for logits in mx.split(action_logits, splits, axis=1)])
+
+    def log_prob(self, actions: mx.array) -> mx.array:
+        actions = actions.reshape(actions.shape[0], len(self.action_dims))
+        return mx.stack([_take_log_prob(lp, actions[:, i]) for i, lp in enumerate(self.log_probs)], axis=1).sum(axis=1)
+
+    def entropy(self) -> mx.array:
+        return mx.stack([_categorical_entropy(lp) for lp in self.log_probs], axis=1).sum(axis=1)
+
+    def sample(self) -> mx.array:
+        return mx.stack([mx.random.categorical(lp, axis=-1) for lp in self.log_probs], axis=1)
+
+    def mode(self) -> mx.array:
+        return mx.stack([mx.argmax(lp, axis=-1) for lp in self.log_probs], axis=1)
+
+    def actions_from_params(self, action_logits: mx.array, deterministic: bool = False) -> mx.array:
+        return self.proba_distribution(action_logits).get_actions(deterministic=deterministic)
+
+    def log_prob_from_params(self, action_logits: mx.array) -> tuple[mx.array, mx.array]:
+        dist = self.proba_distribution(action_logits)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions)
+
+
+class BernoulliDistribution(Distribution):
+    """
+    Independent Bernoulli distributions, one per dimension of a MultiBinary space.
+
+    :param action_dims: number of binary actions
+    """
+
+    def __init__(self, action_dims: int):
+        super().__init__()
+        self.action_dims = action_dims
+        self.logits: mx.array | None = None
+
+    def proba_distribution_net(self, latent_dim: int) -> nn.Module:
+        """
+        :param latent_dim: size of the policy latent vector
+        :return: the layer producing one logit per binary action
+        """
+        return nn.Linear(latent_dim, self.action_dims)
+
+    def proba_distribution(self, action_logits: mx.array) -> "BernoulliDistribution":
+        """
+        :param action_logits: logits of the probability of 1, ``(batch, action_dims)``
+        :return: the distribution
+        """
+        return self._with(logits=action_logits)
+
+    @property
+    def probs(self) -> mx.array:
+        return mx.sigmoid(self.logits)
+
+    def log_prob(self, actions: mx.array) -> mx.array:
+        # log p = -softplus(-l), log(1 - p) = -softplus(l): stable for large |logits|.
+        log_p1 = -nn.softplus(-self.logits)
+        log_p0 = -nn.softplus(self.logits)
+        actions = actions.astype(self.logits.dtype)
+        return sum_independent_dims(actions * log_p1 + (1 - actions) * log_p0)
+
+    def entropy(self) -> mx.array:
+        probs = self.probs
+        return sum_independent_dims(probs * nn.softplus(-self.logits) + (1 - probs) * nn.softplus(self.logits))
+
+    def sample(self) -> mx.array:
+        return mx.random.bernoulli(self.probs).astype(mx.float32)
+
+    def mode(self) -> mx.array:
+        return (self.logits > 0).astype(mx.float32)
+
+    def actions_from_params(self, action_logits: mx.array, deterministic: bool = False) -> mx.array:
+        return self.proba_distribution(action_logits).get_actions(deterministic=deterministic)
+
+    def log_prob_from_params(self, action_logits: mx.array) -> tuple[mx.array, mx.array]:
+        dist = self.proba_distribution(action_logits)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions)
+
+
+def make_proba_distribution(
+    action_space: spaces.Space, use_sde: bool = False, dist_kwargs: dict[str, Any] | None = None
+) -> Distribution:
+    """
+    The distribution that fits an action space.
+
+    :param action_space: the action space
+    :param use_sde: use generalized State-Dependent Exploration (Box actions only)
+    :param dist_kwargs: keyword arguments for the distribution
+    :return: the distribution
+    """
+    dist_kwargs = dist_kwargs or {}
+    if isinstance(action_space, spaces.Box):
+        if use_sde:
+            raise NotImplementedError("gSDE (use_sde=True) is not available yet in mlx_baselines3; use use_sde=False.")
+        return DiagGaussianDistribution(get_action_dim(action_space), **dist_kwargs)
+    if isinstance(action_space, spaces.Discrete):
+        return CategoricalDistribution(int(action_space.n), **dist_kwargs)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return MultiCategoricalDistribution(list(action_space.nvec.reshape(-1)), **dist_kwargs)
+    if isinstance(action_space, spaces.MultiBinary):
+        return BernoulliDistribution(get_action_dim(action_space), **dist_kwargs)
+    raise NotImplementedError(
+        f"Error: probability distribution, not implemented for action space of type {type(action_space)}. "
+        "Must be of type Gym Spaces: Box, Discrete, MultiDiscrete or MultiBinary."
+    )
+
+
+def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
+    """
+    Closed-form KL divergence ``KL(dist_true || dist_pred)`` between two distributions of the same type.
+
+    :param dist_true: the reference distribution p
+    :param dist_pred: the approximating distribution q
+    :return: the divergence per batch row
+    """
+    if type(dist_true) is not type(dist_pred):
+        raise TypeError(f"Cannot compute the KL divergence of {type(dist_true).__name__} and {type(dist_pred).__name__}")
+    if isinstance(dist_true, SquashedDiagGaussianDistribution):
+        raise NotImplementedError("The KL divergence of squashed Gaussians has no closed form")
+    if isinstance(dist_true, DiagGaussianDistribution):
+        var_ratio = mx.exp(2 * (dist_true.log_std - dist_pred.log_std))
+        mean_term = mx.square((dist_true.mean_actions - dist_pred.mean_actions) / mx.exp(dist_pred.log_std))
+        return sum_independent_dims(0.5 * (var_ratio + mean_term - 1) - (dist_true.log_std - dist_pred.log_std))
+    if isinstance(dist_true, CategoricalDistribution):
+        return mx.sum(mx.exp(dist_true.log_probs) * (dist_true.log_probs - dist_pred.log_probs), axis=-1)
+    if isinstance(dist_true, MultiCategoricalDistribution):
+        return mx.stack(
+            [mx.sum(mx.exp(p) * (p - q), axis=-1) for p, q in zip(dist_true.log_probs, dist_pred.log_probs)], axis=1
+        ).sum(axis=1)
+    if isinstance(dist_true, BernoulliDistribution):
+        p, q = dist_true, dist_pred
+        kl = p.probs * (nn.softplus(-q.logits) - nn.softplus(-p.logits)) + (1 - p.probs) * (
+            nn.softplus(q.logits) - nn.softplus(p.logits)
+        )
+        return sum_independent_dims(kl)
+    raise NotImplementedError(f"No KL divergence for {type(dist_true).__name__}")

@@ -1,0 +1,259 @@
+"""
+Feature extractors and MLP builders (the module keeps SB3's name so that imports carry over).
+
+All layers are ``mlx.nn`` modules. Activation classes may be given as MLX classes (``mlx.nn.ReLU``) or, for code
+written for SB3, as torch classes (``torch.nn.ReLU``), which are mapped to the MLX class of the same name.
+"""
+
+import mlx.core as mx
+import mlx.nn as nn
+from gymnasium import spaces
+
+from mlx_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
+from mlx_baselines3.common.type_aliases import TensorDict
+
+
+def as_mlx_module_class(module_class: type) -> type[nn.Module]:
+    """
+    Map an activation (or other layer) class to its MLX equivalent: MLX classes pass through, torch classes
+    (``torch.nn.Tanh``) are looked up by name in ``mlx.nn``.
+
+    :param module_class: the class
+    :return: the MLX class
+    """
+    if isinstance(module_class, type) and issubclass(module_class, nn.Module):
+        return module_class
+    name = getattr(module_class, "__name__", repr(module_class))
+    if getattr(module_class, "__module__", "").startswith("torch") and hasattr(nn, name):
+        return getattr(nn, name)
+    raise TypeError(
+        f"{module_class!r} is not an mlx.nn.Module class. Pass an MLX layer class such as mlx.nn.ReLU "
+        "(torch.nn classes are accepted when MLX has a layer of the same name)."
+    )
+
+
+class BaseFeaturesExtractor(nn.Module):
+    """
+    Base class of the modules that turn observations into a flat feature vector. Subclass it with ``mlx.nn`` layers
+    and implement ``__call__(observations) -> features``.
+
+    :param observation_space: the observation space
+    :param features_dim: number of features produced
+    """
+
+    def __init__(self, observation_space: spaces.Space, features_dim: int = 0) -> None:
+        super().__init__()
+        if features_dim <= 0:
+            raise ValueError(f"features_dim must be > 0, got {features_dim}")
+        self._observation_space = observation_space
+        self._features_dim = features_dim
+
+    @property
+    def features_dim(self) -> int:
+        """The number of features the extractor outputs."""
+        return self._features_dim
+
+    def forward(self, observations: "mx.array | TensorDict") -> mx.array:
+        """
+        SB3's name for the call.
+
+        :param observations: preprocessed observations
+        :return: features
+        """
+        return self(observations)
+
+
+class FlattenExtractor(BaseFeaturesExtractor):
+    """
+    Flatten each observation into a vector (the default for vector observations).
+
+    :param observation_space: the observation space
+    """
+
+    def __init__(self, observation_space: spaces.Space) -> None:
+        super().__init__(observation_space, get_flattened_obs_dim(observation_space))
+
+    def __call__(self, observations: mx.array) -> mx.array:
+        return observations.reshape(observations.shape[0], -1)
+
+
+class NatureCNN(BaseFeaturesExtractor):
+    """
+    The CNN of "Human-level control through deep reinforcement learning" (Mnih et al., 2015).
+
+    Observations arrive channels-first, as in SB3 (``VecTransposeImage``), and are moved to MLX's channels-last
+    layout inside; the convolution weights are therefore OHWI (torch's OIHW, transposed).
+
+    :param observation_space: a channels-first image space
+    :param features_dim: number of units of the last (linear) layer
+    :param normalized_image: the images are already scaled to [0, 1], skip the image checks
+    """
+
+    def __init__(self, observation_space: spaces.Space, features_dim: int = 512, normalized_image: bool = False) -> None:
+        if not isinstance(observation_space, spaces.Box):
+            raise TypeError(f"NatureCNN must be used with a gym.spaces.Box observation space, not {observation_space}")
+        super().__init__(observation_space, features_dim)
+        if not is_image_space(observation_space, check_channels=False, normalized_image=normalized_image):
+            raise ValueError(
+                "You should use NatureCNN only with images not with "
+                f"{observation_space}\n(you are probably using `CnnPolicy` instead of `MlpPolicy` or `MultiInputPolicy`)\n"
+                "If you are using a custom environment,\nplease check it using our env checker:\n"
+                "https://stable-baselines3.readthedocs.io/en/master/common/env_checker.html.\n"
+                "If you are using `VecNormalize` or already normalized channel-first images "
+                "you should pass `normalize_images=False`: \n"
+                "https://stable-baselines3.readthedocs.io/en/master/guide/custom_env.html"
+            )
+        n_channels, height, width = observation_space.shape
+        self.cnn = nn.Sequential(
+            nn.Conv2d(n_channels, 32, kernel_size=8, stride=4, padding=0),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2, padding=0),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3, stride=1, padding=0),
+            nn.ReLU(),
+        )
+        for kernel, stride in ((8, 4), (4, 2), (3, 1)):
+            height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        n_flatten = 64 * height * width
+        self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
+
+    def __call__(self, observations: mx.array) -> mx.array:
+        features = self.cnn(observations.transpose(0, 2, 3, 1))
+        # Flatten in torch's (C, H, W) order so that the linear layer's weights are interchangeable with SB3's.
+        return self.linear(features.transpose(0, 3, 1, 2).reshape(features.shape[0], -1))
+
+
+def create_mlp(
+    input_dim: int,
+    output_dim: int,
+    net_arch: list[int],
+    activation_fn: type[nn.Module] = nn.ReLU,
+    squash_output: bool = False,
+    with_bias: bool = True,
+    pre_linear_modules: list[type[nn.Module]] | None = None,
+    post_linear_modules: list[type[nn.Module]] | None = None,
+) -> list[nn.Module]:
+    """
+    Layers of a multi-layer perceptron: ``Linear, activation`` per hidden layer, then a final ``Linear`` (when
+    ``output_dim > 0``), and ``Tanh`` when ``squash_output``.
+
+    :param input_dim: input size
+    :param output_dim: output size; 0 or less for no output layer
+    :param net_arch: hidden layer sizes
+    :param activation_fn: activation class after each hidden layer
+    :param squash_output: end with a Tanh
+    :param with_bias: give the linear layers a bias
+    :param pre_linear_modules: layer classes placed before each linear layer, built with the layer's input size
+        (e.g. ``nn.LayerNorm``)
+    :param post_linear_modules: layer classes placed after each linear layer, built with its output size
+    :return: the list of layers (wrap it in ``nn.Sequential``)
+    """
+    activation_fn = as_mlx_module_class(activation_fn)
+    pre_linear_modules = [as_mlx_module_class(m) for m in pre_linear_modules or []]
+    post_linear_modules = [as_mlx_module_class(m) for m in post_linear_modules or []]
+    modules: list[nn.Module] = []
+    last_dim = input_dim
+    for layer_dim in net_arch:
+        modules.extend(module(last_dim) for module in pre_linear_modules)
+        modules.append(nn.Linear(last_dim, layer_dim, bias=with_bias))
+        modules.extend(module(layer_dim) for module in post_linear_modules)
+        modules.append(activation_fn())
+        last_dim = layer_dim
+    if output_dim > 0:
+        modules.extend(module(last_dim) for module in pre_linear_modules)
+        modules.append(nn.Linear(last_dim, output_dim, bias=with_bias))
+    if squash_output:
+        modules.append(nn.Tanh())
+    return modules
+
+
+class MlpExtractor(nn.Module):
+    """
+    The separate policy and value networks that follow the features extractor.
+
+    ``net_arch`` is either a list of layer sizes, used for both networks, or a dict ``dict(pi=[...], vf=[...])``;
+    a missing key means no hidden layer for that network.
+
+    :param feature_dim: size of the features
+    :param net_arch: the architecture
+    :param activation_fn: activation class
+    :param device: unused (MLX arrays live in unified memory); kept for SB3 compatibility
+    """
+
+    def __init__(
+        self,
+        feature_dim: int,
+        net_arch: list[int] | dict[str, list[int]],
+        activation_fn: type[nn.Module],
+        device: str = "auto",
+    ) -> None:
+        super().__init__()
+        activation_fn = as_mlx_module_class(activation_fn)
+        if isinstance(net_arch, dict):
+            pi_layers_dims, vf_layers_dims = net_arch.get("pi", []), net_arch.get("vf", [])
+        else:
+            pi_layers_dims = vf_layers_dims = net_arch
+        self.policy_net = nn.Sequential(*create_mlp(feature_dim, -1, pi_layers_dims, activation_fn))
+        self.value_net = nn.Sequential(*create_mlp(feature_dim, -1, vf_layers_dims, activation_fn))
+        self.latent_dim_pi = pi_layers_dims[-1] if pi_layers_dims else feature_dim
+        self.latent_dim_vf = vf_layers_dims[-1] if vf_layers_dims else feature_dim
+
+    def __call__(self, features: mx.array) -> tuple[mx.array, mx.array]:
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward(self, features: mx.array) -> tuple[mx.array, mx.array]:
+        """
+        :param features: extracted features
+        :return: the latent vectors of the policy and of the value network
+        """
+        return self(features)
+
+    def forward_actor(self, features: mx.array) -> mx.array:
+        return self.policy_net(features)
+
+    def forward_critic(self, features: mx.array) -> mx.array:
+        return self.value_net(features)
+
+
+class CombinedExtractor(BaseFeaturesExtractor):
+    """
+    Features extractor for Dict observations: a NatureCNN for each image key, a flatten for the others, all
+    concatenated in the order of the space's keys.
+
+    :param observation_space: a Dict space
+    :param cnn_output_dim: number of features of each NatureCNN
+    :param normalized_image: the images are already scaled to [0, 1], skip the image checks
+    """
+
+    def __init__(self, observation_space: spaces.Dict, cnn_output_dim: int = 256, normalized_image: bool = False) -> None:
+        extractors: dict[str, nn.Module] = {}
+        total_concat_size = 0
+        for key, subspace in observation_space.spaces.items():
+            if is_image_space(subspace, normalized_image=normalized_image):
+                extractors[key] = NatureCNN(subspace, features_dim=cnn_output_dim, normalized_image=normalized_image)
+                total_concat_size += cnn_output_dim
+            else:
+                extractors[key] = FlattenExtractor(subspace)
+                total_concat_size += get_flattened_obs_dim(subspace)
+        super().__init__(observation_space, features_dim=total_concat_size)
+        self.extractors = extractors
+
+    def __call__(self, observations: TensorDict) -> mx.array:
+        return mx.concatenate([extractor(observations[key]) for key, extractor in self.extractors.items()], axis=1)
+
+
+def get_actor_critic_arch(net_arch: list[int] | dict[str, list[int]]) -> tuple[list[int], list[int]]:
+    """
+    Split an off-policy ``net_arch`` into the actor's and the critic's: a list is used for both, a dict gives them
+    with the keys ``pi`` and ``qf``.
+
+    :param net_arch: the architecture
+    :return: the actor's and the critic's layer sizes
+    """
+    if isinstance(net_arch, list):
+        return net_arch, net_arch
+    if not isinstance(net_arch, dict):
+        raise TypeError(f"net_arch must be a list or a dict, got {net_arch!r}")
+    if "pi" not in net_arch or "qf" not in net_arch:
+        raise ValueError(f"A dict net_arch needs the keys 'pi' (actor) and 'qf' (critic), got {list(net_arch)}")
+    return net_arch["pi"], net_arch["qf"]

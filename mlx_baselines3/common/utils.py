@@ -1,0 +1,490 @@
+"""Small helpers shared by every algorithm: seeding, schedules, devices, logging set-up, observation checks."""
+
+import glob
+import os
+import platform
+import random
+import re
+import warnings
+from collections import deque
+from collections.abc import Iterable
+from itertools import zip_longest
+from typing import Any
+
+import cloudpickle
+import gymnasium as gym
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from gymnasium import spaces
+from mlx.utils import tree_map
+
+import mlx_baselines3 as mb3
+from mlx_baselines3.common.logger import Logger, configure
+from mlx_baselines3.common.type_aliases import GymEnv, Schedule, TensorDict, TrainFreq, TrainFrequencyUnit
+
+
+def set_random_seed(seed: int, using_cuda: bool = False) -> None:
+    """
+    Seed Python's ``random``, NumPy and MLX's global generator.
+
+    :param seed: the seed
+    :param using_cuda: kept for SB3 compatibility; MLX has a single generator for every device
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """
+    Fraction of the variance of ``y_true`` that ``y_pred`` explains: ``1 - Var[y_true - y_pred] / Var[y_true]``.
+
+    1 is a perfect prediction, 0 is no better than predicting the mean, a negative value is worse than that.
+    NaN when ``y_true`` is constant.
+
+    :param y_pred: the predictions
+    :param y_true: the targets
+    :return: the explained variance
+    """
+    assert y_true.ndim == 1 and y_pred.ndim == 1, "explained_variance expects 1-D arrays"
+    var_y = np.var(y_true)
+    return np.nan if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)
+
+
+def update_learning_rate(optimizer: Any, learning_rate: float) -> None:
+    """
+    Set the learning rate of an MLX optimizer.
+
+    The value is stored as an ``mx.array`` in the optimizer state, so compiled update steps see the new value
+    without being traced again.
+
+    :param optimizer: an ``mlx.optimizers.Optimizer``
+    :param learning_rate: the new learning rate
+    """
+    optimizer.learning_rate = learning_rate
+
+
+class FloatSchedule:
+    """
+    Schedule that always returns a Python float: wraps a constant or another schedule.
+
+    :param value_schedule: a constant, or a callable of the remaining progress (e.g. ``LinearSchedule``)
+    """
+
+    def __init__(self, value_schedule: Schedule | float):
+        if isinstance(value_schedule, FloatSchedule):
+            self.value_schedule: Schedule = value_schedule.value_schedule
+        elif isinstance(value_schedule, (float, int)):
+            self.value_schedule = ConstantSchedule(float(value_schedule))
+        else:
+            if not callable(value_schedule):
+                raise TypeError(f"A schedule must be a float or a callable of the remaining progress, got {value_schedule!r}")
+            self.value_schedule = value_schedule
+
+    def __call__(self, progress_remaining: float) -> float:
+        return float(self.value_schedule(progress_remaining))
+
+    def __repr__(self) -> str:
+        return f"FloatSchedule({self.value_schedule})"
+
+
+class LinearSchedule:
+    """
+    Linear interpolation from ``start`` (progress remaining 1) to ``end``, reached when a fraction
+    ``end_fraction`` of training has passed, then constant.
+
+    :param start: value at the start of training
+    :param end: value from ``end_fraction`` of training on
+    :param end_fraction: fraction of training after which ``end`` is returned (e.g. 0.1)
+    """
+
+    def __init__(self, start: float, end: float, end_fraction: float) -> None:
+        self.start = start
+        self.end = end
+        self.end_fraction = end_fraction
+
+    def __call__(self, progress_remaining: float) -> float:
+        elapsed = 1 - progress_remaining
+        if elapsed > self.end_fraction:
+            return self.end
+        return self.start + elapsed * (self.end - self.start) / self.end_fraction
+
+    def __repr__(self) -> str:
+        return f"LinearSchedule(start={self.start}, end={self.end}, end_fraction={self.end_fraction})"
+
+
+class ConstantSchedule:
+    """
+    Schedule that returns the same value whatever the progress.
+
+    :param val: the value
+    """
+
+    def __init__(self, val: float):
+        self.val = val
+
+    def __call__(self, _: float) -> float:
+        return self.val
+
+    def __repr__(self) -> str:
+        return f"ConstantSchedule(val={self.val})"
+
+
+def get_schedule_fn(value_schedule: Schedule | float) -> Schedule:
+    """
+    Deprecated: use ``FloatSchedule``. Kept so that code and saved models using it keep working.
+
+    :param value_schedule: a constant or a schedule
+    :return: a schedule
+    """
+    warnings.warn("get_schedule_fn() is deprecated, please use FloatSchedule() instead")
+    return FloatSchedule(value_schedule)
+
+
+def get_linear_fn(start: float, end: float, end_fraction: float) -> Schedule:
+    """
+    Deprecated: use ``LinearSchedule``.
+
+    :param start: value at the start of training
+    :param end: final value
+    :param end_fraction: fraction of training after which ``end`` is returned
+    :return: a linear schedule
+    """
+    warnings.warn("get_linear_fn() is deprecated, please use LinearSchedule() instead")
+    return LinearSchedule(start, end, end_fraction)
+
+
+def constant_fn(val: float) -> Schedule:
+    """
+    Deprecated: use ``ConstantSchedule``.
+
+    :param val: the constant value
+    :return: a constant schedule
+    """
+    warnings.warn("constant_fn() is deprecated, please use ConstantSchedule() instead")
+    return ConstantSchedule(val)
+
+
+_DEVICE_NAMES = {"cpu": mx.cpu, "gpu": mx.gpu, "mps": mx.gpu, "cuda": mx.gpu}
+
+
+def _gpu_available() -> bool:
+    try:
+        return mx.is_available(mx.gpu)
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def get_device(device: "mx.Device | str" = "auto") -> mx.Device:
+    """
+    Translate a device name into an MLX device.
+
+    ``"cpu"`` is the CPU; ``"gpu"``, ``"mps"`` (Apple) and ``"cuda"`` (NVIDIA, with ``mlx[cuda13]``) are the GPU;
+    ``"cuda:0"`` style suffixes are accepted. ``"auto"`` picks the GPU when MLX has one, else the CPU.
+
+    :param device: a device name or an ``mx.Device``
+    :return: the MLX device
+    """
+    if isinstance(device, mx.Device):
+        return device
+    name = str(device).lower().split(":")[0]
+    if name == "auto":
+        return mx.gpu if _gpu_available() else mx.cpu
+    if name not in _DEVICE_NAMES:
+        raise ValueError(f"Unknown device {device!r}: use 'auto', 'cpu', 'gpu', 'mps' or 'cuda'.")
+    if _DEVICE_NAMES[name] == mx.gpu and not _gpu_available():
+        warnings.warn(f"device={device!r} was requested but MLX has no GPU backend here; using the CPU.")
+        return mx.cpu
+    return _DEVICE_NAMES[name]
+
+
+def get_latest_run_id(log_path: str = "", log_name: str = "") -> int:
+    """
+    Highest run number among folders ``{log_path}/{log_name}_{N}`` (0 when there is none).
+
+    :param log_path: the folder holding the runs
+    :param log_name: the run name prefix
+    :return: the latest run number
+    """
+    max_run_id = 0
+    for path in glob.glob(os.path.join(log_path, f"{glob.escape(log_name)}_[0-9]*")):
+        suffix = path.split(os.sep)[-1].split("_")[-1]
+        if log_name == "_".join(path.split(os.sep)[-1].split("_")[:-1]) and suffix.isdigit():
+            max_run_id = max(max_run_id, int(suffix))
+    return max_run_id
+
+
+def configure_logger(
+    verbose: int = 0,
+    tensorboard_log: str | None = None,
+    tb_log_name: str = "",
+    reset_num_timesteps: bool = True,
+) -> Logger:
+    """
+    Build the logger an algorithm writes to: stdout when ``verbose >= 1``, tensorboard when ``tensorboard_log`` is set.
+
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param tensorboard_log: folder for tensorboard runs, or None
+    :param tb_log_name: name of the run (a number is appended: ``PPO_1``, ``PPO_2``...)
+    :param reset_num_timesteps: False continues the latest run instead of starting a new one
+    :return: the logger
+    """
+    save_path, format_strings = None, ["stdout"]
+    if tensorboard_log is not None:
+        latest_run_id = get_latest_run_id(tensorboard_log, tb_log_name)
+        if not reset_num_timesteps:
+            # Continue training in the same directory
+            latest_run_id -= 1
+        save_path = os.path.join(tensorboard_log, f"{tb_log_name}_{latest_run_id + 1}")
+        format_strings = ["stdout", "tensorboard"] if verbose >= 1 else ["tensorboard"]
+    elif verbose == 0:
+        format_strings = [""]
+    return configure(save_path, format_strings=format_strings)
+
+
+def check_for_correct_spaces(env: GymEnv, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """
+    Check that an environment has the given observation and action spaces.
+
+    :param env: the environment
+    :param observation_space: the expected observation space
+    :param action_space: the expected action space
+    """
+    if observation_space != env.observation_space:
+        raise ValueError(f"Observation spaces do not match: {observation_space} != {env.observation_space}")
+    if action_space != env.action_space:
+        raise ValueError(f"Action spaces do not match: {action_space} != {env.action_space}")
+
+
+def check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
+    """
+    Check that two spaces have the same shape (key by key for Dict spaces).
+
+    :param space1: a space
+    :param space2: another space
+    """
+    if isinstance(space1, spaces.Dict):
+        assert isinstance(space2, spaces.Dict), "spaces must be of the same type"
+        assert space1.spaces.keys() == space2.spaces.keys(), "spaces must have the same keys"
+        for key in space1.spaces.keys():
+            check_shape_equal(space1.spaces[key], space2.spaces[key])
+    elif isinstance(space1, spaces.Box):
+        assert space1.shape == space2.shape, "spaces must have the same shape"
+
+
+def _vectorized_by_shape(observation: np.ndarray, space_shape: tuple[int, ...], space: spaces.Space) -> bool:
+    if observation.shape == space_shape:
+        return False
+    if observation.shape[1:] == space_shape:
+        return True
+    raise ValueError(
+        f"Error: Unexpected observation shape {observation.shape} for {type(space).__name__} environment, "
+        f"please use {space_shape} or (n_env, {', '.join(map(str, space_shape))}) for the observation shape."
+    )
+
+
+def is_vectorized_box_observation(observation: np.ndarray, observation_space: spaces.Box) -> bool:
+    """
+    :param observation: the input observation
+    :param observation_space: the observation space
+    :return: whether the observation is a batch of observations (one per env)
+    """
+    return _vectorized_by_shape(observation, observation_space.shape, observation_space)
+
+
+def is_vectorized_discrete_observation(observation: int | np.ndarray, observation_space: spaces.Discrete) -> bool:
+    """
+    :param observation: the input observation
+    :param observation_space: the observation space
+    :return: whether the observation is a batch of observations (one per env)
+    """
+    if isinstance(observation, int) or observation.shape == ():
+        return False
+    if len(observation.shape) == 1:
+        return True
+    raise ValueError(
+        f"Error: Unexpected observation shape {observation.shape} for Discrete environment, "
+        "please use () or (n_env,) for the observation shape."
+    )
+
+
+def is_vectorized_multidiscrete_observation(observation: np.ndarray, observation_space: spaces.MultiDiscrete) -> bool:
+    """
+    :param observation: the input observation
+    :param observation_space: the observation space
+    :return: whether the observation is a batch of observations (one per env)
+    """
+    return _vectorized_by_shape(observation, (len(observation_space.nvec),), observation_space)
+
+
+def is_vectorized_multibinary_observation(observation: np.ndarray, observation_space: spaces.MultiBinary) -> bool:
+    """
+    :param observation: the input observation
+    :param observation_space: the observation space
+    :return: whether the observation is a batch of observations (one per env)
+    """
+    return _vectorized_by_shape(observation, observation_space.shape, observation_space)
+
+
+def is_vectorized_dict_observation(observation: dict, observation_space: spaces.Dict) -> bool:
+    """
+    :param observation: the input observation (a dict)
+    :param observation_space: the observation space
+    :return: whether the observation is a batch of observations (one per env)
+    """
+    all_non_vectorized = all(observation[key].shape == subspace.shape for key, subspace in observation_space.spaces.items())
+    if all_non_vectorized:
+        return False
+    all_vectorized = all(observation[key].shape[1:] == subspace.shape for key, subspace in observation_space.spaces.items())
+    if all_vectorized:
+        return True
+    errors = []
+    for key, subspace in observation_space.spaces.items():
+        try:
+            is_vectorized_observation(observation[key], subspace)
+        except ValueError as error:
+            errors.append(f"key '{key}': {error}")
+    raise ValueError(
+        "There seems to be a mix of vectorized and non-vectorized observations. "
+        f"Unexpected observation shape {[observation[k].shape for k in observation_space.spaces]} for the spaces "
+        f"{observation_space}. " + " ".join(errors)
+    )
+
+
+def is_vectorized_observation(observation: int | np.ndarray | dict, observation_space: spaces.Space) -> bool:
+    """
+    Whether an observation is a batch (one per env) or a single one, with a clear error when its shape fits neither.
+
+    :param observation: the input observation
+    :param observation_space: the observation space
+    :return: whether the observation is vectorized
+    """
+    checks = {
+        spaces.Box: is_vectorized_box_observation,
+        spaces.Discrete: is_vectorized_discrete_observation,
+        spaces.MultiDiscrete: is_vectorized_multidiscrete_observation,
+        spaces.MultiBinary: is_vectorized_multibinary_observation,
+        spaces.Dict: is_vectorized_dict_observation,
+    }
+    for space_type, check in checks.items():
+        if isinstance(observation_space, space_type):
+            return check(observation, observation_space)  # type: ignore[operator]
+    raise ValueError(f"Error: Cannot determine if the observation is vectorized with the space type {observation_space}.")
+
+
+def safe_mean(arr: np.ndarray | list | deque) -> float:
+    """
+    Mean that returns NaN for an empty input instead of warning.
+
+    :param arr: the values
+    :return: their mean, or NaN
+    """
+    return np.nan if len(arr) == 0 else float(np.mean(arr))  # type: ignore[arg-type]
+
+
+def zip_strict(*iterables: Iterable) -> Iterable:
+    """
+    ``zip`` that raises when the iterables have different lengths.
+
+    :param iterables: the iterables
+    :return: the zipped tuples
+    """
+    sentinel = object()
+    for combo in zip_longest(*iterables, fillvalue=sentinel):
+        if sentinel in combo:
+            raise ValueError("Iterables have different lengths")
+        yield combo
+
+
+def polyak_update(params: Any, target_params: Any, tau: "float | mx.array") -> Any:
+    """
+    Soft update ``target = (1 - tau) * target + tau * params`` over two parameter trees of the same structure.
+
+    Returns the new target tree (MLX arrays are immutable); apply it with ``target_module.update(new_tree)``.
+    Safe inside ``mx.compile`` when ``tau`` is an ``mx.array``.
+
+    :param params: the source parameters (e.g. ``critic.parameters()``)
+    :param target_params: the target parameters (e.g. ``critic_target.parameters()``)
+    :param tau: the soft update coefficient, in [0, 1] (1 is a hard copy)
+    :return: the updated target parameter tree
+    """
+    return tree_map(lambda target, source: (1 - tau) * target + tau * source, target_params, params)
+
+
+def obs_as_tensor(obs: np.ndarray | dict[str, np.ndarray], device: Any = None) -> "mx.array | TensorDict":
+    """
+    Convert an observation (or a dict of observations) to MLX arrays.
+
+    :param obs: the observation
+    :param device: unused (MLX arrays live in unified memory); kept for SB3 compatibility
+    :return: the observation as ``mx.array`` (or dict of them)
+    """
+    if isinstance(obs, np.ndarray):
+        return mx.array(obs)
+    if isinstance(obs, dict):
+        return {key: mx.array(_obs) for (key, _obs) in obs.items()}
+    raise TypeError(f"Unrecognized type of observation {type(obs)}")
+
+
+def should_collect_more_steps(train_freq: TrainFreq, num_collected_steps: int, num_collected_episodes: int) -> bool:
+    """
+    Whether an off-policy algorithm should keep collecting before training.
+
+    :param train_freq: how often to train, in steps or episodes
+    :param num_collected_steps: steps collected so far
+    :param num_collected_episodes: episodes collected so far
+    :return: True while more steps are needed
+    """
+    if train_freq.unit == TrainFrequencyUnit.STEP:
+        return num_collected_steps < train_freq.frequency
+    if train_freq.unit == TrainFrequencyUnit.EPISODE:
+        return num_collected_episodes < train_freq.frequency
+    raise ValueError(f"The unit of the `train_freq` must be either 'step' or 'episode', not '{train_freq.unit}'.")
+
+
+def get_parameters_by_name(model: nn.Module, included_names: Iterable[str]) -> list[mx.array]:
+    """
+    Flattened parameters (and buffers such as batch-norm statistics) whose name contains one of ``included_names``.
+
+    :param model: the module
+    :param included_names: substrings to select by
+    :return: the matching arrays
+    """
+    from mlx.utils import tree_flatten
+
+    return [param for name, param in tree_flatten(model.parameters()) if any(key in name for key in included_names)]
+
+
+def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:
+    """
+    Versions of the OS, Python and the libraries, with SB3's key names (MLX fills the "PyTorch" entry's role).
+
+    :param print_info: print the information
+    :return: the information as a dict and as a printable string
+    """
+    import importlib.metadata
+
+    def version_of(package: str) -> str:
+        try:
+            return importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    env_info = {
+        # Strip the host name, it is private information.
+        "OS": re.sub(r"#(\d)", r"# \1", f"{platform.platform()} {platform.version()}"),
+        "Python": platform.python_version(),
+        "Stable-Baselines3": f"mlx-baselines3 {mb3.__version__}",
+        "MLX": mx.__version__,
+        "PyTorch": f"not used (MLX {mx.__version__})",
+        "GPU Enabled": str(_gpu_available()),
+        "Numpy": np.__version__,
+        "Cloudpickle": cloudpickle.__version__,
+        "Gymnasium": gym.__version__,
+        "OpenAI Gym": version_of("gym"),
+    }
+    env_info_str = "".join(f"- {key}: {value}\n" for key, value in env_info.items())
+    if print_info:
+        print(env_info_str)
+    return env_info, env_info_str

@@ -1,0 +1,321 @@
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from gymnasium import spaces
+from mlx.utils import tree_map
+
+from mlx_baselines3.common.buffers import RolloutBuffer
+from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
+from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from mlx_baselines3.common.utils import FloatSchedule, explained_variance
+
+SelfPPO = TypeVar("SelfPPO", bound="PPO")
+
+
+class PPO(OnPolicyAlgorithm):
+    """
+    Proximal Policy Optimization with a clipped surrogate objective (Schulman et al., 2017,
+    https://arxiv.org/abs/1707.06347), following SB3's implementation and defaults.
+
+    Each minibatch update (loss, gradient, gradient clipping, Adam step) is one compiled MLX function, built once.
+
+    :param policy: the policy model to use (MlpPolicy, CnnPolicy, MultiInputPolicy or a class)
+    :param env: the environment to learn from (a registered id, a gymnasium env or a VecEnv)
+    :param learning_rate: learning rate, constant or a schedule of the remaining progress (from 1 to 0)
+    :param n_steps: steps per environment per update (the rollout holds ``n_steps * n_envs`` transitions, which must be > 1)
+    :param batch_size: minibatch size
+    :param n_epochs: passes over the rollout per update
+    :param gamma: discount factor
+    :param gae_lambda: bias/variance trade-off of Generalized Advantage Estimation
+    :param clip_range: clipping of the probability ratio, constant or a schedule
+    :param clip_range_vf: clipping of the value function around the old values, constant or a schedule;
+        None (default) disables it. It depends on the reward scale.
+    :param normalize_advantage: normalize the advantages per minibatch
+    :param ent_coef: entropy coefficient of the loss
+    :param vf_coef: value function coefficient of the loss
+    :param max_grad_norm: maximum norm for gradient clipping
+    :param use_sde: use generalized State-Dependent Exploration instead of action noise
+    :param sde_sample_freq: resample the gSDE noise every n steps (-1: only at the start of each rollout)
+    :param rollout_buffer_class: rollout buffer class (None: chosen from the observation space)
+    :param rollout_buffer_kwargs: keyword arguments for the rollout buffer
+    :param target_kl: stop the epochs of an update early when the approximate KL divergence of a minibatch exceeds
+        ``1.5 * target_kl`` (None: no limit)
+    :param stats_window_size: window of episodes for the ``rollout/`` statistics
+    :param tensorboard_log: folder for tensorboard logs, or None
+    :param policy_kwargs: keyword arguments for the policy
+    :param verbose: 0 silent, 1 info (training statistics), 2 debug
+    :param seed: seed of the random generators
+    :param device: ``"auto"``, ``"cpu"``, ``"gpu"``, ``"mps"`` or ``"cuda"``
+    :param _init_setup_model: build the networks at creation
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": ActorCriticPolicy,
+        "CnnPolicy": ActorCriticCnnPolicy,
+        "MultiInputPolicy": MultiInputActorCriticPolicy,
+    }
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: float | Schedule = 0.2,
+        clip_range_vf: None | float | Schedule = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        rollout_buffer_class: type[RolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
+        target_kl: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: "mx.Device | str" = "auto",
+        _init_setup_model: bool = True,
+    ):
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            device=device,
+            seed=seed,
+            _init_setup_model=False,
+            supported_action_spaces=(
+                spaces.Box,
+                spaces.Discrete,
+                spaces.MultiDiscrete,
+                spaces.MultiBinary,
+            ),
+        )
+
+        # Sanity check, otherwise it will lead to noisy gradient and NaN
+        # because of the advantage normalization
+        if normalize_advantage and batch_size <= 1:
+            raise ValueError(
+                f"`batch_size` must be greater than 1, got {batch_size}. "
+                "See https://github.com/DLR-RM/stable-baselines3/issues/440"
+            )
+
+        if self.env is not None:
+            # Check that `n_steps * n_envs > 1` to avoid NaN when doing advantage normalization
+            buffer_size = self.env.num_envs * self.n_steps
+            if normalize_advantage and buffer_size <= 1:
+                raise ValueError(
+                    f"`n_steps * n_envs` must be greater than 1. Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
+                )
+            # Check that the rollout buffer size is a multiple of the mini-batch size
+            untruncated_batches = buffer_size // batch_size
+            if buffer_size % batch_size > 0:
+                warnings.warn(
+                    f"You have specified a mini-batch size of {batch_size},"
+                    f" but because the `RolloutBuffer` is of size `n_steps * n_envs = {buffer_size}`,"
+                    f" after every {untruncated_batches} untruncated mini-batches,"
+                    f" there will be a truncated mini-batch of size {buffer_size % batch_size}\n"
+                    f"We recommend using a `batch_size` that is a factor of `n_steps * n_envs`.\n"
+                    f"Info: (n_steps={self.n_steps} and n_envs={self.env.num_envs})"
+                )
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.clip_range = clip_range
+        self.clip_range_vf = clip_range_vf
+        self.normalize_advantage = normalize_advantage
+        self.target_kl = target_kl
+
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+
+        # Initialize schedules for policy/value clipping
+        self.clip_range = FloatSchedule(self.clip_range)
+        if self.clip_range_vf is not None:
+            if isinstance(self.clip_range_vf, (float, int)) and self.clip_range_vf <= 0:
+                raise ValueError(
+                    f"`clip_range_vf` must be positive, got {self.clip_range_vf}: pass `None` to deactivate vf clipping"
+                )
+            self.clip_range_vf = FloatSchedule(self.clip_range_vf)
+        self._train_step = self._make_train_step()
+
+    def _make_train_step(self):
+        """
+        Build the compiled minibatch update: clipped surrogate + value + entropy loss, its gradient, gradient clipping
+        and the optimizer step. Scalars that may change (clip ranges, coefficients, the KL limit) are array inputs, so
+        the function is traced once per minibatch shape.
+
+        With ``target_kl``, SB3 skips the optimizer step of the minibatch whose approximate KL exceeds the limit and
+        stops the update there. Here ``active`` carries that decision through the compiled steps: once it is False the
+        step leaves parameters and optimizer state unchanged, and the host reads it once per epoch.
+        """
+        policy = self.policy
+        optimizer = policy.optimizer
+        discrete = isinstance(self.action_space, spaces.Discrete)
+        clip_values = self.clip_range_vf is not None
+        normalize_advantage = self.normalize_advantage
+        max_grad_norm = self.max_grad_norm
+        use_target_kl = self.target_kl is not None
+
+        def loss_fn(obs, actions, old_values, old_log_prob, advantages, returns, clip_range, clip_range_vf, ent_coef, vf_coef):
+            if discrete:
+                # Convert discrete action from float to long
+                actions = actions.reshape(-1)
+            values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+            values = values.reshape(-1)
+            # Normalize advantage (torch's std is the unbiased one)
+            if normalize_advantage and advantages.shape[0] > 1:
+                advantages = (advantages - advantages.mean()) / (mx.std(advantages, ddof=1) + 1e-8)
+
+            # ratio between old and new policy, should be one at the first iteration
+            ratio = mx.exp(log_prob - old_log_prob)
+            policy_loss_1 = advantages * ratio
+            policy_loss_2 = advantages * mx.clip(ratio, 1 - clip_range, 1 + clip_range)
+            policy_loss = -mx.minimum(policy_loss_1, policy_loss_2).mean()
+            clip_fraction = (mx.abs(ratio - 1) > clip_range).astype(mx.float32).mean()
+
+            if clip_values:
+                # Clip the difference between old and new value (depends on the reward scaling)
+                values_pred = old_values + mx.clip(values - old_values, -clip_range_vf, clip_range_vf)
+            else:
+                values_pred = values
+            value_loss = nn.losses.mse_loss(values_pred, returns)
+
+            # Entropy loss favors exploration; approximate it with -log_prob when there is no closed form
+            entropy_loss = mx.mean(log_prob) if entropy is None else -mx.mean(entropy)
+            loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+
+            log_ratio = mx.stop_gradient(log_prob - old_log_prob)
+            approx_kl = mx.mean((mx.exp(log_ratio) - 1) - log_ratio)
+            return loss, (policy_loss, value_loss, entropy_loss, clip_fraction, approx_kl)
+
+        loss_and_grad = nn.value_and_grad(policy, loss_fn)
+        state = [policy.state, optimizer.state]
+
+        def step(batch, clip_range, clip_range_vf, ent_coef, vf_coef, target_kl, active):
+            (loss, stats), grads = loss_and_grad(*batch, clip_range, clip_range_vf, ent_coef, vf_coef)
+            approx_kl = stats[-1]
+            if use_target_kl:
+                active = mx.logical_and(active, approx_kl <= 1.5 * target_kl)
+                old_params = policy.trainable_parameters()
+                old_optimizer_state = tree_map(lambda x: x, optimizer.state)
+            grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
+            optimizer.update(policy, grads)
+            if use_target_kl:
+                keep = lambda new, old: mx.where(active, new, old)  # noqa: E731
+                policy.update(tree_map(keep, policy.trainable_parameters(), old_params))
+                optimizer.state = tree_map(keep, optimizer.state, old_optimizer_state)
+            return loss, mx.stack(stats), active
+
+        return mx.compile(step, inputs=state, outputs=state)
+
+    def train(self) -> None:
+        """Update the policy with the rollout in the buffer."""
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+        # Update optimizer learning rate
+        self._update_learning_rate(self.policy.optimizer)
+        # Compute current clip range
+        clip_range = self.clip_range(self._current_progress_remaining)  # type: ignore[operator]
+        # Optional: clip range for the value function
+        clip_range_vf = 0.0
+        if self.clip_range_vf is not None:
+            clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
+
+        scalars = [mx.array(x, dtype=mx.float32) for x in (clip_range, clip_range_vf, self.ent_coef, self.vf_coef)]
+        target_kl = mx.array(self.target_kl if self.target_kl is not None else np.inf, dtype=mx.float32)
+        active = mx.array(True)
+        all_stats, epoch_kls = [], []
+        loss = mx.array(0.0)
+        continue_training = True
+
+        # train for n_epochs epochs
+        for epoch in range(self.n_epochs):
+            epoch_kls = []
+            for rollout_data in self.rollout_buffer.get(self.batch_size):
+                was_active = active
+                loss_, stats, active = self._train_step(tuple(rollout_data), *scalars, target_kl, active)
+                # One evaluation per gradient step, asynchronous so that the next minibatch is prepared meanwhile.
+                mx.async_eval(self.policy.parameters(), self.policy.optimizer.state, loss_, stats, active)
+                # Minibatches after an early stop change nothing and are not logged (SB3 never computes them).
+                all_stats.append((stats, was_active))
+                epoch_kls.append((stats[-1], was_active))
+                loss = mx.where(was_active, loss_, loss)
+            self._n_updates += 1
+            if self.target_kl is not None and not active.item():
+                continue_training = False
+                if self.verbose >= 1:
+                    kls = np.array([kl.item() for kl, was in epoch_kls if was.item()])
+                    print(f"Early stopping at step {epoch} due to reaching max kl: {kls[-1]:.2f}")
+            if not continue_training:
+                break
+
+        stats_array = np.array(mx.stack([s for s, _ in all_stats]))
+        kept = np.array(mx.stack([w for _, w in all_stats]))
+        stats_array = stats_array[kept]
+        epoch_kl = np.array(mx.stack([kl for kl, _ in epoch_kls]))[np.array(mx.stack([w for _, w in epoch_kls]))]
+        pg_losses, value_losses, entropy_losses, clip_fractions, _ = stats_array.T
+
+        explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
+
+        # Logs
+        self.logger.record("train/entropy_loss", float(np.mean(entropy_losses)))
+        self.logger.record("train/policy_gradient_loss", float(np.mean(pg_losses)))
+        self.logger.record("train/value_loss", float(np.mean(value_losses)))
+        self.logger.record("train/approx_kl", float(np.mean(epoch_kl)))
+        self.logger.record("train/clip_fraction", float(np.mean(clip_fractions)))
+        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/explained_variance", explained_var)
+        if "log_std" in self.policy:
+            self.logger.record("train/std", mx.exp(self.policy.log_std).mean().item())
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/clip_range", clip_range)
+        if self.clip_range_vf is not None:
+            self.logger.record("train/clip_range_vf", clip_range_vf)
+
+    def learn(
+        self: SelfPPO,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "PPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfPPO:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
