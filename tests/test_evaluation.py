@@ -208,3 +208,34 @@ def test_parity_with_sb3():
             return_episode_rewards=True,
         )
         assert ours == theirs and len(ours[0]) == n_episodes and len(set(ours[1])) > 1
+
+
+def test_with_ppo_before_and_after_learning():
+    from mlx_baselines3 import PPO
+    from mlx_baselines3.common.env_util import make_vec_env
+
+    train_env = make_vec_env(IdentityEnv, n_envs=2, seed=0, env_kwargs={"dim": 2, "ep_length": 10})
+    model = PPO("MlpPolicy", train_env, n_steps=128, batch_size=64, n_epochs=4, learning_rate=3e-3, seed=0)
+
+    # Untrained: the returns are those of the deterministic policy replayed by hand on an identically seeded env.
+    def make_eval_env():
+        env = Monitor(IdentityEnv(dim=2, ep_length=10))
+        env.action_space.seed(5)
+        return env
+
+    rewards, lengths = evaluate_policy(model, make_eval_env(), n_eval_episodes=3, return_episode_rewards=True)
+    greedy = {obs: int(model.predict(np.array([obs]), deterministic=True)[0][0]) for obs in (0, 1)}
+    replay = make_eval_env()
+    expected = []
+    for _ in range(3):
+        obs, _ = replay.reset()
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = replay.step(greedy[int(obs)])
+            total, done = total + reward, terminated or truncated
+        expected.append(total)
+    assert rewards == expected and lengths == [10, 10, 10]
+
+    model.learn(2048)
+    mean, std = evaluate_policy(model, make_eval_env(), n_eval_episodes=5, reward_threshold=9.0)
+    assert mean == 10.0 and std == 0.0
