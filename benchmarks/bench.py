@@ -1,0 +1,374 @@
+"""
+Time ``model.learn()`` on the same workloads with mlx_baselines3, Stable-Baselines3 and SBX.
+
+Every run happens in a fresh subprocess, single-threaded, and starts with a warm-up ``learn`` (which includes
+MLX's compile cost, reported separately) before the timed ``learn`` on the same model. Runs alternate library by
+library, so that a change in the machine's load affects all libraries alike. Libraries that are not installed
+are skipped; a workload whose algorithm or policy a library does not have is reported as ``n/a``.
+
+Usage::
+
+    python benchmarks/bench.py                                  # all workloads, every installed library
+    python benchmarks/bench.py --workloads ppo_cartpole,a2c_cartpole --libs mlx,sb3 --repeats 3 --json out.json
+
+See ``benchmarks/README.md``.
+"""
+
+import argparse
+import dataclasses
+import datetime
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+# Benchmark the checkout this script belongs to, installed or not.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+#: Import name of each library the benchmark knows.
+LIBRARIES = {"mlx": "mlx_baselines3", "sb3": "stable_baselines3", "sbx": "sbx"}
+
+#: Where each library's ``make_vec_env`` lives (SBX uses SB3's environments).
+ENV_UTIL = {
+    "mlx": "mlx_baselines3.common.env_util",
+    "sb3": "stable_baselines3.common.env_util",
+    "sbx": "stable_baselines3.common.env_util",
+}
+
+#: One thread per library: the numbers then compare implementations, not thread pools (and a 2-core machine
+#: shared with other processes makes multi-threaded timings meaningless).
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "JAX_PLATFORMS": "cpu",
+}
+
+#: Distributions whose versions go into the results.
+VERSIONED = [
+    "mlx-baselines3",
+    "mlx",
+    "mlx-cpu",
+    "ngsolve-openblas",
+    "stable-baselines3",
+    "torch",
+    "sbx-rl",
+    "jax",
+    "gymnasium",
+    "numpy",
+]
+
+FAKE_IMAGE = "FakeImage84x84x4"
+
+
+class FakeImageEnv(gym.Env):
+    """
+    An Atari-shaped environment without an emulator: 84x84x4 uint8 frames drawn from a fixed pool,
+    6 discrete actions, episodes of 1000 steps. It measures what the policy costs, not the game.
+    """
+
+    observation_space = gym.spaces.Box(0, 255, (84, 84, 4), np.uint8)
+    action_space = gym.spaces.Discrete(6)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._frames = np.random.default_rng(0).integers(0, 256, (32, 84, 84, 4), dtype=np.uint8)
+        self._step = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self._step = 0
+        return self._frames[self.np_random.integers(len(self._frames))], {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self._step += 1
+        frame = self.np_random.integers(len(self._frames))
+        return self._frames[frame], float(action == frame % 6), False, self._step >= 1000, {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """
+    One benchmark setting: the same for every library.
+
+    :param algo: algorithm class name
+    :param env_id: Gymnasium id, or ``FAKE_IMAGE``
+    :param n_envs: number of environments in the ``DummyVecEnv``
+    :param policy: policy alias
+    :param timesteps: default budget of the timed ``learn``
+    :param warmup: budget of the warm-up ``learn`` (enough for at least one gradient step)
+    :param kwargs: hyperparameters that differ from the algorithm's defaults
+    """
+
+    algo: str
+    env_id: str
+    n_envs: int
+    policy: str
+    timesteps: int
+    warmup: int
+    kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+WORKLOADS = {
+    # On-policy budgets are whole rollouts: PPO collects 2048 x 8 steps per update, A2C 5 x 8.
+    "ppo_cartpole": Workload("PPO", "CartPole-v1", 8, "MlpPolicy", timesteps=16_384, warmup=1),
+    "a2c_cartpole": Workload("A2C", "CartPole-v1", 8, "MlpPolicy", timesteps=20_000, warmup=400),
+    # Off-policy warm-ups pass learning_starts (100) so that the first gradient steps, and compiles, happen.
+    "dqn_cartpole": Workload("DQN", "CartPole-v1", 1, "MlpPolicy", timesteps=20_000, warmup=1_000),
+    "sac_pendulum": Workload(
+        "SAC", "Pendulum-v1", 1, "MlpPolicy", timesteps=3_000, warmup=300, kwargs={"policy_kwargs": {"net_arch": [256, 256]}}
+    ),
+    # TD3 defaults to [400, 300]; [256, 256] keeps the networks the same size as SAC's.
+    "td3_pendulum": Workload(
+        "TD3", "Pendulum-v1", 1, "MlpPolicy", timesteps=3_000, warmup=300, kwargs={"policy_kwargs": {"net_arch": [256, 256]}}
+    ),
+    # RL Zoo's Atari hyperparameters (SB3's defaults would store 2048 x 8 float32 frames: 1.8 GB).
+    "ppo_image": Workload(
+        "PPO",
+        FAKE_IMAGE,
+        8,
+        "CnnPolicy",
+        timesteps=2_048,
+        warmup=1,
+        kwargs={
+            "n_steps": 128,
+            "n_epochs": 4,
+            "batch_size": 256,
+            "learning_rate": 2.5e-4,
+            "clip_range": 0.1,
+            "vf_coef": 0.5,
+            "ent_coef": 0.01,
+        },
+    ),
+}
+
+
+def run_one(lib: str, workload_name: str, timesteps: int, seed: int) -> dict[str, Any]:
+    """
+    Build the model and time a warm-up ``learn`` then the measured one (runs inside the worker subprocess).
+
+    :param lib: key of ``LIBRARIES``
+    :param workload_name: key of ``WORKLOADS``
+    :param timesteps: budget of the timed ``learn``
+    :param seed: seed of the model and the environments
+    :return: ``status`` ("ok" or "n/a") and, when ok, steps, wall and CPU seconds of both phases
+    """
+    workload = WORKLOADS[workload_name]
+    model_kwargs: dict[str, Any] = dict(workload.kwargs)
+    if lib == "sb3":
+        import torch
+
+        torch.set_num_threads(1)
+        model_kwargs["device"] = "cpu"
+    module = importlib.import_module(LIBRARIES[lib])
+    algo_class = getattr(module, workload.algo, None)
+    if algo_class is None or workload.policy not in getattr(algo_class, "policy_aliases", {}):
+        return {"status": "n/a"}
+    make_vec_env = importlib.import_module(ENV_UTIL[lib]).make_vec_env
+    env_id = FakeImageEnv if workload.env_id == FAKE_IMAGE else workload.env_id
+    env = make_vec_env(env_id, n_envs=workload.n_envs, seed=seed)
+    model = algo_class(workload.policy, env, seed=seed, verbose=0, **model_kwargs)
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.learn(workload.warmup)
+    warmup_seconds, warmup_cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+
+    start_steps = model.num_timesteps
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.learn(timesteps, reset_num_timesteps=False)
+    seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+    result = {
+        "status": "ok",
+        "steps": model.num_timesteps - start_steps,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "warmup_steps": start_steps,
+        "warmup_seconds": warmup_seconds,
+        "warmup_cpu_seconds": warmup_cpu_seconds,
+    }
+    if lib == "mlx":
+        from mlx_baselines3.common import _openblas
+
+        result["openblas"] = _openblas.loaded_path
+    return result
+
+
+def spawn(lib: str, workload_name: str, timesteps: int, seed: int) -> dict[str, Any]:
+    """
+    Run one measurement in a fresh single-threaded interpreter.
+
+    :return: the worker's result, or ``status`` "error" with the end of its standard error
+    """
+    command = [sys.executable, os.path.abspath(__file__), "--worker", lib, workload_name, str(timesteps), str(seed)]
+    process = subprocess.run(command, env={**os.environ, **SINGLE_THREAD_ENV}, capture_output=True, text=True)
+    lines = process.stdout.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        return {"status": "error", "error": process.stderr.strip()[-2000:]}
+    return json.loads(lines[-1])
+
+
+def machine_info() -> dict[str, Any]:
+    """:return: date, CPU, core count, Python and library versions of this machine"""
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), cpu)
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": versions,
+    }
+
+
+def median_or_none(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def summarize(runs: list[dict[str, Any]], workloads: list[str], libs: list[str]) -> list[dict[str, Any]]:
+    """
+    :param runs: every run's result, with its ``lib`` and ``workload``
+    :return: one row per (workload, library): status, median steps/s (wall and CPU), median warm-up seconds,
+        and the ratios of the medians to SB3's (> 1: faster than SB3)
+    """
+    rows = []
+    for workload in workloads:
+        sb3_rate = None
+        for lib in ["sb3", *[lib for lib in libs if lib != "sb3"]]:
+            if lib not in libs:
+                continue
+            mine = [run for run in runs if run["workload"] == workload and run["lib"] == lib]
+            done = [run for run in mine if run["status"] == "ok"]
+            status = "ok" if done else (mine[0]["status"] if mine else "not installed")
+            row: dict[str, Any] = {"workload": workload, "lib": lib, "status": status, "runs": len(done)}
+            row["steps_per_s"] = median_or_none([run["steps"] / run["seconds"] for run in done])
+            row["cpu_steps_per_s"] = median_or_none([run["steps"] / run["cpu_seconds"] for run in done])
+            row["warmup_seconds"] = median_or_none([run["warmup_seconds"] for run in done])
+            row["all_steps_per_s"] = [round(run["steps"] / run["seconds"], 1) for run in done]
+            if lib == "sb3":
+                sb3_rate = row
+            for key in ("steps_per_s", "cpu_steps_per_s"):
+                ratio = None
+                if sb3_rate is not None and row[key] is not None and sb3_rate[key] is not None:
+                    ratio = row[key] / sb3_rate[key]
+                row[f"ratio_{key}"] = ratio
+            rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """:return: the summary as a Markdown table"""
+
+    def number(value: float | None, digits: int = 0) -> str:
+        return "" if value is None else f"{value:,.{digits}f}"
+
+    lines = [
+        "| workload | library | steps/s (wall) | steps/s (CPU) | vs SB3 (wall) | vs SB3 (CPU) | warm-up s | runs (steps/s) |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        if row["status"] != "ok":
+            lines.append(f"| {row['workload']} | {row['lib']} | {row['status']} | | | | | |")
+            continue
+        ratios = [
+            number(row[key], 2) + "x" if row[key] is not None else "" for key in ("ratio_steps_per_s", "ratio_cpu_steps_per_s")
+        ]
+        lines.append(
+            f"| {row['workload']} | {row['lib']} | {number(row['steps_per_s'])} | {number(row['cpu_steps_per_s'])} "
+            f"| {ratios[0]} | {ratios[1]} | {number(row['warmup_seconds'], 1)} | {row['all_steps_per_s']} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_list(text: str, known: dict[str, Any], what: str) -> list[str]:
+    """:return: the comma-separated names in ``text``, checked against ``known``"""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise SystemExit(f"Unknown {what} {unknown}; choose from {sorted(known)}")
+    return names
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, from: " + ", ".join(WORKLOADS))
+    parser.add_argument("--libs", default=",".join(LIBRARIES), help="comma-separated, from: " + ", ".join(LIBRARIES))
+    parser.add_argument("--timesteps", type=int, help="budget of each timed learn (default: per workload)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per workload and library")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat (repeat i uses seed + i)")
+    parser.add_argument("--json", metavar="PATH", help="also write meta data, every run and the summary here")
+    parser.add_argument("--worker", nargs=4, metavar=("LIB", "WORKLOAD", "TIMESTEPS", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        lib, workload, timesteps, seed = args.worker
+        print(json.dumps(run_one(lib, workload, int(timesteps), int(seed))))
+        return
+
+    workloads = parse_list(args.workloads, WORKLOADS, "workloads")
+    libs = parse_list(args.libs, LIBRARIES, "libraries")
+    missing = [lib for lib in libs if importlib.util.find_spec(LIBRARIES[lib]) is None]
+    if missing:
+        print(f"Not installed, skipped: {', '.join(LIBRARIES[lib] for lib in missing)}", file=sys.stderr)
+    installed = [lib for lib in libs if lib not in missing]
+    meta = {**machine_info(), "load_average_before": os.getloadavg(), "args": vars(args) | {"worker": None}}
+
+    runs: list[dict[str, Any]] = []
+    unavailable: set[tuple[str, str]] = set()
+    for repeat in range(args.repeats):
+        for workload in workloads:
+            # Rotate the order every repeat so that no library always runs first.
+            order = installed[repeat % len(installed) :] + installed[: repeat % len(installed)] if installed else []
+            for lib in order:
+                if (lib, workload) in unavailable:
+                    continue
+                timesteps = args.timesteps or WORKLOADS[workload].timesteps
+                result = spawn(lib, workload, timesteps, args.seed + repeat)
+                result |= {"lib": lib, "workload": workload, "repeat": repeat, "load_average": os.getloadavg()[0]}
+                runs.append(result)
+                if result["status"] == "n/a":
+                    unavailable.add((lib, workload))
+                progress = result["status"]
+                if result["status"] == "ok":
+                    progress = f"{result['steps'] / result['seconds']:.0f} steps/s, warm-up {result['warmup_seconds']:.1f} s"
+                elif result["status"] == "error":
+                    progress += ": " + result["error"].splitlines()[-1] if result["error"] else ""
+                print(f"[{repeat + 1}/{args.repeats}] {workload:13s} {lib:4s} {progress}", file=sys.stderr, flush=True)
+
+    meta["load_average_after"] = os.getloadavg()
+    rows = summarize(runs, workloads, libs)
+    print(
+        f"\n{meta['date']}, {meta['cpu']} ({meta['cores']} cores), Python {meta['python']}, "
+        f"load average {meta['load_average_before'][0]:.2f} -> {meta['load_average_after'][0]:.2f}"
+    )
+    print(", ".join(f"{name} {version}" for name, version in meta["versions"].items()))
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as file:
+            json.dump({"meta": meta, "runs": runs, "summary": rows}, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()
