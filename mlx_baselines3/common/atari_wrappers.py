@@ -103,7 +103,8 @@ class NoopResetEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
             noops = self.override_num_noops
         if noops <= 0:
             raise AssertionError(f"NoopResetEnv must take at least one NOOP on reset, got {noops}")
-        obs, info = np.zeros(0), {}
+        obs: np.ndarray = np.zeros(0)
+        info: dict = {}
         for _ in range(noops):
             obs, _, terminated, truncated, info = self.env.step(self.noop_action)
             if terminated or truncated:

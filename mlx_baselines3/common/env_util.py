@@ -8,7 +8,7 @@ import gymnasium as gym
 
 from mlx_baselines3.common.atari_wrappers import AtariWrapper
 from mlx_baselines3.common.monitor import Monitor
-from mlx_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from mlx_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from mlx_baselines3.common.vec_env.patch_gym import _patch_env
 
 
@@ -45,7 +45,7 @@ def make_vec_env(
     monitor_dir: str | None = None,
     wrapper_class: Callable[[gym.Env], gym.Env] | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    vec_env_cls: type[VecEnv] | None = None,
+    vec_env_cls: type[DummyVecEnv | SubprocVecEnv] | None = None,
     vec_env_kwargs: dict[str, Any] | None = None,
     monitor_kwargs: dict[str, Any] | None = None,
     wrapper_kwargs: dict[str, Any] | None = None,
@@ -107,7 +107,7 @@ def make_vec_env(
 
     if vec_env_cls is None:
         vec_env_cls = DummyVecEnv
-    vec_env = vec_env_cls([make_env(i + start_index) for i in range(n_envs)], **vec_env_kwargs)  # type: ignore[call-arg]
+    vec_env = vec_env_cls([make_env(i + start_index) for i in range(n_envs)], **vec_env_kwargs)
     vec_env.seed(seed)
     return vec_env
 
@@ -120,7 +120,7 @@ def make_atari_env(
     monitor_dir: str | None = None,
     wrapper_kwargs: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
-    vec_env_cls: type[VecEnv] | None = None,
+    vec_env_cls: type[DummyVecEnv | SubprocVecEnv] | None = None,
     vec_env_kwargs: dict[str, Any] | None = None,
     monitor_kwargs: dict[str, Any] | None = None,
 ) -> VecEnv:

@@ -108,12 +108,15 @@ class BitFlippingEnv(Env):
                 "Cannot use both discrete and image observation spaces: pass discrete_obs_space=True "
                 "or image_obs_space=True, not both"
             )
-        if discrete_obs_space:
-            make_space = lambda: spaces.Discrete(2**n_bits)  # noqa: E731
-        elif image_obs_space:
-            make_space = lambda: spaces.Box(low=0, high=255, shape=self.image_shape, dtype=np.uint8)  # noqa: E731
-        else:
-            make_space = lambda: spaces.MultiBinary(n_bits)  # noqa: E731
+
+        def make_space() -> spaces.Space:
+            # A new space per key: spaces hold their own random generator.
+            if discrete_obs_space:
+                return spaces.Discrete(2**n_bits)
+            if image_obs_space:
+                return spaces.Box(low=0, high=255, shape=self.image_shape, dtype=np.uint8)
+            return spaces.MultiBinary(n_bits)
+
         return spaces.Dict({key: make_space() for key in ("observation", "achieved_goal", "desired_goal")})
 
     def _get_obs(self) -> dict[str, int | np.ndarray]:
