@@ -464,9 +464,12 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
     """
     Closed-form KL divergence ``KL(dist_true || dist_pred)`` between two distributions of the same type.
 
+    As in SB3, Gaussian and Bernoulli divergences are per action dimension (as torch returns them); categorical ones are
+    per batch row (summed over the components for MultiDiscrete).
+
     :param dist_true: the reference distribution p
     :param dist_pred: the approximating distribution q
-    :return: the divergence per batch row
+    :return: the divergence
     """
     if type(dist_true) is not type(dist_pred):
         raise TypeError(f"Cannot compute the KL divergence of {type(dist_true).__name__} and {type(dist_pred).__name__}")
@@ -475,7 +478,7 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
     if isinstance(dist_true, DiagGaussianDistribution):
         var_ratio = mx.exp(2 * (dist_true.log_std - dist_pred.log_std))
         mean_term = mx.square((dist_true.mean_actions - dist_pred.mean_actions) / mx.exp(dist_pred.log_std))
-        return sum_independent_dims(0.5 * (var_ratio + mean_term - 1) - (dist_true.log_std - dist_pred.log_std))
+        return 0.5 * (var_ratio + mean_term - 1) - (dist_true.log_std - dist_pred.log_std)
     if isinstance(dist_true, CategoricalDistribution):
         return mx.sum(mx.exp(dist_true.log_probs) * (dist_true.log_probs - dist_pred.log_probs), axis=-1)
     if isinstance(dist_true, MultiCategoricalDistribution):
@@ -484,8 +487,7 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
         ).sum(axis=1)
     if isinstance(dist_true, BernoulliDistribution):
         p, q = dist_true, dist_pred
-        kl = p.probs * (nn.softplus(-q.logits) - nn.softplus(-p.logits)) + (1 - p.probs) * (
+        return p.probs * (nn.softplus(-q.logits) - nn.softplus(-p.logits)) + (1 - p.probs) * (
             nn.softplus(q.logits) - nn.softplus(p.logits)
         )
-        return sum_independent_dims(kl)
     raise NotImplementedError(f"No KL divergence for {type(dist_true).__name__}")
