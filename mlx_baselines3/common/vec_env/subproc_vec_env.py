@@ -4,6 +4,7 @@ import contextlib
 import multiprocessing as mp
 import pickle
 import signal
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
@@ -175,7 +176,10 @@ class SubprocVecEnv(VecEnv):
 
         self.remotes: list[Connection] = []
         self.processes: list[Any] = []
-        # Exit descriptions of workers known to be gone, by index; they are never talked to again.
+        # Replies each worker owes the parent. A call that fails early leaves some unread; they are read (and
+        # dropped) before the next command to that worker, so that requests and replies never get out of step.
+        self._pending: list[int] = []
+        # How each worker known to be gone ended, by index; such workers are never talked to again.
         self._dead: dict[int, str] = {}
         for env_fn in env_fns:
             remote, work_remote = ctx.Pipe()
@@ -186,8 +190,9 @@ class SubprocVecEnv(VecEnv):
             work_remote.close()
             self.remotes.append(remote)
             self.processes.append(process)
+            # Each worker reports its spaces, or the error, once its env is built.
+            self._pending.append(1)
 
-        # Every worker reports its spaces once its env is built: an env that cannot be created fails here.
         try:
             all_spaces = self._gather(range(len(env_fns)), "create the environment")
         except BaseException:
@@ -197,39 +202,57 @@ class SubprocVecEnv(VecEnv):
         super().__init__(len(env_fns), observation_space, action_space)
 
     def _send(self, env_idx: int, cmd: str, data: Any) -> None:
-        """Send a command to one worker; a worker that can no longer be reached is marked dead."""
+        """
+        Send a command to one worker, after reading the replies it still owes. A worker that cannot be reached is
+        marked dead; the error is raised when its reply is awaited.
+
+        :param env_idx: index of the worker
+        :param cmd: the command
+        :param data: its argument
+        """
+        while self._pending[env_idx] > 0 and env_idx not in self._dead:
+            with contextlib.suppress(Exception):
+                self._recv(env_idx, "finish an earlier command")
         if env_idx in self._dead:
             return
         try:
             self.remotes[env_idx].send((cmd, data))
-        except (BrokenPipeError, ConnectionError, EOFError, OSError):
+        except (ConnectionError, EOFError, OSError):
             self._mark_dead(env_idx)
+            return
+        self._pending[env_idx] += 1
 
     def _mark_dead(self, env_idx: int) -> None:
         process = self.processes[env_idx]
         process.join(timeout=1.0)
         self._dead[env_idx] = _describe_exit(process.exitcode)
+        self._pending[env_idx] = 0
 
-    def _recv(self, env_idx: int, action: str) -> Any:
+    def _recv(self, env_idx: int, action: str, timeout: float | None = None) -> Any:
         """
-        Wait for one worker's reply, or for its death.
+        Wait for one worker's next reply, or for its death.
 
         :param env_idx: index of the worker
         :param action: what the worker was asked to do, for error messages
+        :param timeout: seconds to wait at most (None: no limit)
         :return: the result of the command
+        :raises EOFError: when the worker is dead
+        :raises TimeoutError: when ``timeout`` passed without a reply
         """
         remote, process = self.remotes[env_idx], self.processes[env_idx]
         if env_idx not in self._dead:
-            # Waiting on the process sentinel too: with the fork start method other workers hold copies of this
-            # worker's pipe end, so its death would not close the pipe and recv() alone would block forever.
-            wait([remote, process.sentinel])
+            # Waiting on the process sentinel too: a worker killed without closing its pipe end (e.g. when another
+            # process holds a copy of it) must not leave the parent blocked forever.
+            if not wait([remote, process.sentinel], timeout):
+                raise TimeoutError(f"SubprocVecEnv worker {env_idx} did not reply within {timeout} s to {action}")
             try:
                 if remote.poll():
                     status, payload = remote.recv()
+                    self._pending[env_idx] -= 1
                     if status == "ok":
                         return payload
                     self._raise_worker_error(env_idx, action, payload)
-            except (EOFError, ConnectionError, OSError):
+            except (ConnectionError, EOFError, OSError):
                 pass
             self._mark_dead(env_idx)
         raise EOFError(
@@ -257,25 +280,27 @@ class SubprocVecEnv(VecEnv):
 
     def _gather(self, indices: Sequence[int] | range, action: str) -> list[Any]:
         """
-        Collect the replies of several workers. Every reply is read before an error is raised, so that the pipes
-        stay in step with the workers.
+        Collect the replies of several workers, in whatever order they come, and raise the first failure (an error
+        or a dead worker) as soon as it is seen.
 
         :param indices: the workers that were sent a command
         :param action: what they were asked to do, for error messages
         :return: the results, in the order of ``indices``
         """
-        results: list[Any] = []
-        first_error: BaseException | None = None
+        indices = list(indices)
+        results: dict[int, Any] = {}
         for env_idx in indices:
-            try:
-                results.append(self._recv(env_idx, action))
-            except Exception as exc:
-                results.append(None)
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
-        return results
+            if env_idx in self._dead:
+                self._recv(env_idx, action)
+        waiting_on = set(indices)
+        while waiting_on:
+            handles = {self.remotes[i]: i for i in waiting_on} | {self.processes[i].sentinel: i for i in waiting_on}
+            for handle in wait(list(handles)):
+                env_idx = handles[handle]
+                if env_idx in waiting_on:
+                    results[env_idx] = self._recv(env_idx, action)
+                    waiting_on.discard(env_idx)
+        return [results[env_idx] for env_idx in indices]
 
     def step_async(self, actions: np.ndarray) -> None:
         if len(actions) != self.num_envs:
@@ -304,18 +329,18 @@ class SubprocVecEnv(VecEnv):
         return _stack_obs(obs, self.observation_space)
 
     def close(self) -> None:
-        """End every worker (closing its env) and free the pipes. Workers that do not exit in time are killed."""
+        """
+        End every worker (closing its env) and free the pipes. Replies still owed are read first; a worker that is
+        stuck, or does not exit within a few seconds, is terminated.
+        """
         if self.closed:
             return
-        if self.waiting:
-            # The replies of the abandoned step are not needed, and a failed worker is ended below anyway.
-            with contextlib.suppress(Exception):
-                self._gather(range(len(self.remotes)), "finish the pending step")
-            self.waiting = False
+        deadline = time.monotonic() + _CLOSE_TIMEOUT
         for env_idx in range(len(self.remotes)):
-            self._send(env_idx, "close", None)
+            if self._read_owed_replies_before_close(env_idx, deadline):
+                self._send(env_idx, "close", None)
         for process in self.processes:
-            process.join(timeout=_CLOSE_TIMEOUT)
+            process.join(timeout=max(deadline - time.monotonic(), 0.0))
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=1.0)
@@ -326,7 +351,24 @@ class SubprocVecEnv(VecEnv):
         # SubprocVecEnv are created in one process (e.g. hyperparameter searches).
         for remote in self.remotes:
             remote.close()
+        self.waiting = False
         self.closed = True
+
+    def _read_owed_replies_before_close(self, env_idx: int, deadline: float) -> bool:
+        """
+        :param env_idx: index of the worker
+        :param deadline: ``time.monotonic()`` value after which the worker counts as stuck
+        :return: whether the worker is alive and ready for the close command (False: dead or stuck)
+        """
+        while self._pending[env_idx] > 0 and env_idx not in self._dead:
+            try:
+                self._recv(env_idx, "finish before closing", timeout=max(deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                return False
+            except Exception:
+                # The outcome of an abandoned command does not matter any more.
+                continue
+        return env_idx not in self._dead
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         if self.render_mode != "rgb_array":
