@@ -232,7 +232,8 @@ class PPO(OnPolicyAlgorithm):
             if use_target_kl:
                 keep = lambda new, old: mx.where(active, new, old)  # noqa: E731
                 policy.update(tree_map(keep, policy.trainable_parameters(), old_params))
-                optimizer.state = tree_map(keep, optimizer.state, old_optimizer_state)
+                # In place: the compiled function tracks the state dict object it captured.
+                optimizer.state.update(tree_map(keep, optimizer.state, old_optimizer_state))
             return loss, mx.stack(stats), active
 
         return mx.compile(step, inputs=state, outputs=state)
