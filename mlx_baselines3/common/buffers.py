@@ -3,6 +3,7 @@ Experience buffers. Storage is NumPy (environments speak NumPy); samples are con
 ``to_mlx``, once per rollout or sampled batch.
 """
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Generator
 from typing import Any
@@ -12,8 +13,19 @@ import numpy as np
 from gymnasium import spaces
 
 from mlx_baselines3.common.preprocessing import get_action_dim, get_obs_shape
-from mlx_baselines3.common.type_aliases import DictRolloutBufferSamples, RolloutBufferSamples
+from mlx_baselines3.common.type_aliases import (
+    DictReplayBufferSamples,
+    DictRolloutBufferSamples,
+    ReplayBufferSamples,
+    RolloutBufferSamples,
+)
 from mlx_baselines3.common.vec_env import VecNormalize
+
+try:
+    # Optional: only used to warn when a replay buffer cannot fit into the available memory.
+    import psutil
+except ImportError:
+    psutil = None  # type: ignore[assignment]
 
 
 class BaseBuffer(ABC):
@@ -353,3 +365,350 @@ class DictRolloutBuffer(RolloutBuffer):
         return DictRolloutBufferSamples(observations, *(array[batch_inds] for array in data[1:]))
 
 
+def _warn_if_larger_than_memory(total_nbytes: int) -> None:
+    """
+    Warn when a buffer needs more bytes than the system has available (NumPy allocates lazily, so the problem would
+    otherwise only show up, as an out-of-memory kill, once the buffer fills).
+
+    :param total_nbytes: the bytes the buffer needs when full
+    """
+    if psutil is None:
+        return
+    mem_available = psutil.virtual_memory().available
+    if total_nbytes > mem_available:
+        warnings.warn(
+            "This system does not have apparently enough memory to store the complete "
+            f"replay buffer {total_nbytes / 1e9:.2f}GB > {mem_available / 1e9:.2f}GB"
+        )
+
+
+class ReplayBuffer(BaseBuffer):
+    """
+    The replay buffer of the off-policy algorithms: a ring of the last ``buffer_size`` transitions
+    ``(obs, action, reward, next_obs, done)``, sampled uniformly.
+
+    Observations keep the dtype of the observation space (uint8 images stay uint8 in memory); float64 actions are
+    stored as float32. A sample is gathered with NumPy and converted to MLX once.
+
+    :param buffer_size: maximum number of transitions, over all environments
+    :param observation_space: the observation space
+    :param action_space: the action space
+    :param device: kept for SB3 compatibility (MLX arrays live in unified memory)
+    :param n_envs: number of parallel environments
+    :param optimize_memory_usage: store each observation once (the next observation of a transition is the observation
+        of the following slot), which halves the memory of observations; incompatible with
+        ``handle_timeout_termination``
+    :param handle_timeout_termination: do not treat an episode end caused by a time limit (``TimeLimit.truncated``) as
+        terminal, so that the value of the next state is still bootstrapped (infinite-horizon task)
+    """
+
+    observations: np.ndarray
+    next_observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    timeouts: np.ndarray
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: Any = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+    ):
+        super().__init__(buffer_size, observation_space, action_space, device, n_envs=n_envs)
+        # The capacity is shared by the environments.
+        self.buffer_size = max(buffer_size // n_envs, 1)
+        if optimize_memory_usage and handle_timeout_termination:
+            # See https://github.com/DLR-RM/stable-baselines3/issues/934
+            raise ValueError(
+                "ReplayBuffer does not support optimize_memory_usage = True "
+                "and handle_timeout_termination = True simultaneously."
+            )
+        self.optimize_memory_usage = optimize_memory_usage
+        self.handle_timeout_termination = handle_timeout_termination
+        self._allocate()
+        _warn_if_larger_than_memory(self._nbytes())
+
+    def _allocate(self) -> None:
+        shape = (self.buffer_size, self.n_envs)
+        self.observations = np.zeros((*shape, *self.obs_shape), dtype=self.observation_space.dtype)
+        if not self.optimize_memory_usage:
+            # Otherwise `observations` also holds the next observations.
+            self.next_observations = np.zeros((*shape, *self.obs_shape), dtype=self.observation_space.dtype)
+        self._allocate_step_arrays()
+
+    def _allocate_step_arrays(self) -> None:
+        shape = (self.buffer_size, self.n_envs)
+        self.actions = np.zeros((*shape, self.action_dim), dtype=self._maybe_cast_dtype(self.action_space.dtype))
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.dones = np.zeros(shape, dtype=np.float32)
+        self.timeouts = np.zeros(shape, dtype=np.float32)
+
+    def _nbytes(self) -> int:
+        nbytes = self.observations.nbytes + self.actions.nbytes + self.rewards.nbytes + self.dones.nbytes
+        if not self.optimize_memory_usage:
+            nbytes += self.observations.nbytes
+        return nbytes
+
+    @staticmethod
+    def _maybe_cast_dtype(dtype: Any) -> Any:
+        """
+        :param dtype: the dtype of the action space
+        :return: float32 for float64 actions (policies output float32), the same dtype otherwise
+        """
+        return np.float32 if dtype == np.float64 else dtype
+
+    def _reshape_obs(self, obs: np.ndarray, space: spaces.Space, obs_shape: tuple[int, ...]) -> np.ndarray:
+        # A Discrete observation is an int per env: give it the buffer's (n_envs, 1) shape.
+        if isinstance(space, spaces.Discrete):
+            return np.asarray(obs).reshape((self.n_envs, *obs_shape))
+        return obs
+
+    def _store_observations(self, obs: Any, next_obs: Any) -> None:
+        self.observations[self.pos] = np.array(self._reshape_obs(obs, self.observation_space, self.obs_shape))
+        next_obs = np.array(self._reshape_obs(next_obs, self.observation_space, self.obs_shape))
+        if self.optimize_memory_usage:
+            self.observations[(self.pos + 1) % self.buffer_size] = next_obs
+        else:
+            self.next_observations[self.pos] = next_obs
+
+    def add(
+        self,
+        obs: np.ndarray,
+        next_obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        done: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """
+        Store one transition of every environment.
+
+        :param obs: observations
+        :param next_obs: next observations (the terminal observation where an episode ended)
+        :param action: actions (scaled to [-1, 1] for Box spaces)
+        :param reward: rewards
+        :param done: episode ends
+        :param infos: infos of the step (``TimeLimit.truncated`` is read for timeout handling)
+        """
+        self._store_observations(obs, next_obs)
+        # One row per env, whatever the action space (Discrete actions arrive as (n_envs,)).
+        self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
+        self.rewards[self.pos] = np.asarray(reward)
+        self.dones[self.pos] = np.asarray(done)
+        if self.handle_timeout_termination:
+            self.timeouts[self.pos] = np.array([info.get("TimeLimit.truncated", False) for info in infos])
+        self.pos += 1
+        if self.pos == self.buffer_size:
+            self.full = True
+            self.pos = 0
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        """
+        Sample transitions uniformly (with replacement), over steps and environments.
+
+        :param batch_size: number of transitions
+        :param env: a VecNormalize wrapper to normalize the observations and rewards with
+        :return: the samples, as MLX arrays
+        """
+        if not self.optimize_memory_usage:
+            return super().sample(batch_size=batch_size, env=env)
+        # The slot at `pos` holds the next observation of the last transition, not a transition of its own.
+        if self.full:
+            batch_inds = (np.random.randint(1, self.buffer_size, size=batch_size) + self.pos) % self.buffer_size
+        else:
+            batch_inds = np.random.randint(0, self.pos, size=batch_size)
+        return self._get_samples(batch_inds, env=env)
+
+    def sample_batches(self, batch_size: int, n_batches: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        """
+        Sample the minibatches of several gradient steps at once (one gather, one conversion to MLX): rows
+        ``[i * batch_size, (i + 1) * batch_size)`` form the i-th minibatch.
+
+        :param batch_size: minibatch size
+        :param n_batches: number of minibatches
+        :param env: a VecNormalize wrapper to normalize the observations and rewards with
+        :return: the samples, as MLX arrays
+        """
+        return self.sample(batch_size * n_batches, env=env)
+
+    def _terminal_dones(self, batch_inds: np.ndarray, env_indices: np.ndarray) -> np.ndarray:
+        # Episode ends caused by a time limit are not terminal (timeouts stay 0 without timeout handling).
+        return (self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])).reshape(-1, 1)
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
+        if self.optimize_memory_usage:
+            next_obs = self.observations[(batch_inds + 1) % self.buffer_size, env_indices]
+        else:
+            next_obs = self.next_observations[batch_inds, env_indices]
+        data = (
+            self._normalize_obs(self.observations[batch_inds, env_indices], env),
+            self.actions[batch_inds, env_indices],
+            self._normalize_obs(next_obs, env),
+            self._terminal_dones(batch_inds, env_indices),
+            self._normalize_reward(self.rewards[batch_inds, env_indices].reshape(-1, 1), env),
+        )
+        return ReplayBufferSamples(*(self.to_mlx(array) for array in data))
+
+
+class DictReplayBuffer(ReplayBuffer):
+    """
+    ``ReplayBuffer`` for Dict observation spaces: observations are stored per key.
+
+    :param buffer_size: maximum number of transitions, over all environments
+    :param observation_space: the Dict observation space
+    :param action_space: the action space
+    :param device: kept for SB3 compatibility
+    :param n_envs: number of parallel environments
+    :param optimize_memory_usage: not supported for Dict observations (must be False)
+    :param handle_timeout_termination: do not treat time-limit episode ends as terminal
+    """
+
+    observation_space: spaces.Dict
+    obs_shape: dict[str, tuple[int, ...]]  # type: ignore[assignment]
+    observations: dict[str, np.ndarray]  # type: ignore[assignment]
+    next_observations: dict[str, np.ndarray]  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Dict,
+        action_space: spaces.Space,
+        device: Any = "auto",
+        n_envs: int = 1,
+        optimize_memory_usage: bool = False,
+        handle_timeout_termination: bool = True,
+    ):
+        if not isinstance(observation_space, spaces.Dict):
+            raise TypeError(f"DictReplayBuffer needs a Dict observation space, got {observation_space}")
+        if optimize_memory_usage:
+            raise ValueError("DictReplayBuffer does not support optimize_memory_usage=True")
+        super().__init__(
+            buffer_size,
+            observation_space,
+            action_space,
+            device,
+            n_envs=n_envs,
+            optimize_memory_usage=False,
+            handle_timeout_termination=handle_timeout_termination,
+        )
+
+    def _allocate(self) -> None:
+        shape = (self.buffer_size, self.n_envs)
+        self.observations = {
+            key: np.zeros((*shape, *obs_shape), dtype=self.observation_space[key].dtype)
+            for key, obs_shape in self.obs_shape.items()
+        }
+        self.next_observations = {
+            key: np.zeros((*shape, *obs_shape), dtype=self.observation_space[key].dtype)
+            for key, obs_shape in self.obs_shape.items()
+        }
+        self._allocate_step_arrays()
+
+    def _nbytes(self) -> int:
+        obs_nbytes = sum(obs.nbytes for obs in self.observations.values())
+        return 2 * obs_nbytes + self.actions.nbytes + self.rewards.nbytes + self.dones.nbytes
+
+    def _store_observations(self, obs: Any, next_obs: Any) -> None:
+        for key, space in self.observation_space.spaces.items():
+            self.observations[key][self.pos] = np.array(self._reshape_obs(obs[key], space, self.obs_shape[key]))
+            self.next_observations[key][self.pos] = np.array(self._reshape_obs(next_obs[key], space, self.obs_shape[key]))
+
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> DictReplayBufferSamples:  # type: ignore[override]
+        """
+        Sample transitions uniformly (with replacement), over steps and environments.
+
+        :param batch_size: number of transitions
+        :param env: a VecNormalize wrapper to normalize the observations and rewards with
+        :return: the samples, as MLX arrays
+        """
+        return BaseBuffer.sample(self, batch_size=batch_size, env=env)
+
+    def _to_dict_samples(
+        self,
+        obs: dict[str, np.ndarray],
+        actions: np.ndarray,
+        next_obs: dict[str, np.ndarray],
+        dones: np.ndarray,
+        rewards: np.ndarray,
+    ) -> DictReplayBufferSamples:
+        return DictReplayBufferSamples(
+            observations={key: self.to_mlx(value) for key, value in obs.items()},
+            actions=self.to_mlx(actions),
+            next_observations={key: self.to_mlx(value) for key, value in next_obs.items()},
+            dones=self.to_mlx(dones),
+            rewards=self.to_mlx(rewards),
+        )
+
+    def _get_samples(  # type: ignore[override]
+        self, batch_inds: np.ndarray, env: VecNormalize | None = None
+    ) -> DictReplayBufferSamples:
+        env_indices = np.random.randint(0, high=self.n_envs, size=(len(batch_inds),))
+        obs = self._normalize_obs({key: obs[batch_inds, env_indices] for key, obs in self.observations.items()}, env)
+        next_obs = self._normalize_obs({key: obs[batch_inds, env_indices] for key, obs in self.next_observations.items()}, env)
+        return self._to_dict_samples(
+            obs,
+            self.actions[batch_inds, env_indices],
+            next_obs,
+            self._terminal_dones(batch_inds, env_indices),
+            self._normalize_reward(self.rewards[batch_inds, env_indices].reshape(-1, 1), env),
+        )
+
+
+class NStepReplayBuffer(ReplayBuffer):
+    """
+    Replay buffer that returns n-step transitions: the reward is the discounted sum of the next ``n_steps`` rewards
+    (stopping at an episode end or a time limit), the next observation is the one that ends that sum, and the sample's
+    ``discounts`` hold ``gamma ** k`` for the ``k`` steps summed, to discount the bootstrapped value. Storage is the
+    one of ``ReplayBuffer``; the sums are computed with NumPy at sampling time.
+
+    :param n_steps: number of steps summed
+    :param gamma: discount factor
+    """
+
+    def __init__(self, *args, n_steps: int = 3, gamma: float = 0.99, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.n_steps = n_steps
+        self.gamma = gamma
+        if self.optimize_memory_usage:
+            raise NotImplementedError("NStepReplayBuffer doesn't support optimize_memory_usage=True")
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        env_indices = np.random.randint(0, self.n_envs, size=batch_inds.shape)
+        env_column = env_indices[:, None]
+
+        # The newest transition is followed in the ring by the oldest one (or by nothing yet): unless it ended its
+        # episode, count it as truncated while sampling so that no sum runs across that seam.
+        last = self.pos - 1
+        saved_timeouts = self.timeouts[last].copy()
+        self.timeouts[last] = np.logical_or(saved_timeouts, np.logical_not(self.dones[last]))
+        try:
+            offsets = np.arange(self.n_steps)
+            indices = (batch_inds[:, None] + offsets[None, :]) % self.buffer_size
+            rewards = self._normalize_reward(self.rewards[indices, env_column], env)
+            ends = np.logical_or(self.dones[indices, env_column], self.timeouts[indices, env_column])
+            # Index (within the n steps) of the last step summed: the first episode end, or the n-th step.
+            last_step = np.where(ends.any(axis=1), ends.argmax(axis=1), self.n_steps - 1)
+            summed = offsets[None, :] <= last_step[:, None]
+            returns = (rewards * self.gamma ** offsets.astype(np.float32) * summed).sum(axis=1, keepdims=True)
+            discounts = (self.gamma ** summed.sum(axis=1, keepdims=True).astype(np.float32)).astype(np.float32)
+
+            final = (batch_inds + last_step) % self.buffer_size
+            next_obs = self._normalize_obs(self.next_observations[final, env_indices], env)
+            dones = self._terminal_dones(final, env_indices)
+        finally:
+            self.timeouts[last] = saved_timeouts
+
+        return ReplayBufferSamples(
+            observations=self.to_mlx(self._normalize_obs(self.observations[batch_inds, env_indices], env)),
+            actions=self.to_mlx(self.actions[batch_inds, env_indices]),
+            next_observations=self.to_mlx(next_obs),
+            dones=self.to_mlx(dones),
+            rewards=self.to_mlx(returns.astype(np.float32)),
+            discounts=self.to_mlx(discounts),
+        )
