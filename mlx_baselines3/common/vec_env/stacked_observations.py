@@ -52,6 +52,8 @@ class StackedObservations(Generic[TObs]):
             self.channels_first, self.stack_dimension, self.stacked_shape, self.repeat_axis = self.compute_stacking(
                 n_stack, observation_space, channels_order
             )
+            # np.repeat (not np.tile) gives each bound n_stack times in a row: only exact for uniform bounds, but it
+            # is SB3's choice, and saved models compare their observation space with the env's.
             self.stacked_observation_space = spaces.Box(
                 low=np.repeat(observation_space.low, n_stack, axis=self.repeat_axis),
                 high=np.repeat(observation_space.high, n_stack, axis=self.repeat_axis),
