@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
+from mlx_baselines3.common.evaluation import evaluate_policy
 from mlx_baselines3.common.logger import Logger
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecEnv, sync_envs_normalization
 
@@ -442,8 +443,6 @@ class EvalCallback(EventCallback):
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
             return True
         continue_training = True
-
-        from mlx_baselines3.common.evaluation import evaluate_policy
 
         if self.model.get_vec_normalize_env() is not None:
             try:
