@@ -1,13 +1,18 @@
 """Abstract base class of the RL algorithms: environment wrapping, the learn-loop plumbing, predict, logging."""
 
+import io
+import pathlib
 import time
 import warnings
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
 
@@ -18,6 +23,16 @@ from mlx_baselines3.common.logger import Logger
 from mlx_baselines3.common.monitor import Monitor
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.preprocessing import check_for_nested_spaces, is_image_space, is_image_space_channels_first
+from mlx_baselines3.common.save_util import (
+    load_from_zip_file,
+    load_module_state_dict,
+    load_optimizer_state_dict,
+    module_state_dict,
+    optimizer_state_dict,
+    recursive_getattr,
+    recursive_setattr,
+    save_to_zip_file,
+)
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import FloatSchedule, check_for_correct_spaces, get_device, set_random_seed, update_learning_rate
 from mlx_baselines3.common.vec_env import (
@@ -482,6 +497,218 @@ class BaseAlgorithm(ABC):
         if self.env is not None:
             self.env.seed(seed)
 
+    def _optimizer_parameters(self, name: str) -> Any:
+        """
+        The parameters that the optimizer saved under ``name`` updates, i.e. the tree its state mirrors: the module
+        holding it (``policy.optimizer`` updates ``policy``), or, for an optimizer of bare arrays held by the algorithm
+        (SAC's ``ent_coef_optimizer`` over ``log_ent_coef``), those arrays by attribute name.
+
+        :param name: the optimizer's dotted name in ``_get_torch_save_params()``
+        :return: a module or a dict of arrays
+        """
+        optimizer = recursive_getattr(self, name)
+        parent, _, _ = name.rpartition(".")
+        owner = recursive_getattr(self, parent) if parent else self
+        if isinstance(owner, nn.Module):
+            return owner
+        # MLX keeps per-parameter state as dicts, scalars (step, learning rate) as arrays.
+        return {key: recursive_getattr(owner, key) for key, value in optimizer.state.items() if isinstance(value, dict)}
+
+    def get_parameters(self) -> dict[str, dict]:
+        """
+        The parameters of the agent's networks and the state of its optimizers, as SB3's (torch) state dicts: SB3's
+        key names and torch's layouts, so that SB3 can load them and vice versa.
+
+        :return: state dicts by object name (``"policy"``, ``"policy.optimizer"``...)
+        """
+        state_dicts_names, _ = self._get_torch_save_params()
+        params = {}
+        for name in state_dicts_names:
+            attr = recursive_getattr(self, name)
+            if isinstance(attr, optim.Optimizer):
+                params[name] = optimizer_state_dict(attr, self._optimizer_parameters(name))
+            else:
+                params[name] = module_state_dict(attr)
+        return params
+
+    def set_parameters(
+        self,
+        load_path_or_dict: str | pathlib.Path | io.BufferedIOBase | dict[str, dict],
+        exact_match: bool = True,
+        device: "mx.Device | str" = "auto",
+    ) -> None:
+        """
+        Load networks' parameters and optimizers' states in place, from a model file (SB3's or ours) or from a dict as
+        returned by ``get_parameters``.
+
+        :param load_path_or_dict: the file (path or file object), or state dicts by object name
+        :param exact_match: require a state dict for every object and every parameter of each module (else only the
+            given ones are updated)
+        :param device: kept for SB3 compatibility (MLX arrays live in unified memory)
+        """
+        if isinstance(load_path_or_dict, dict):
+            params = load_path_or_dict
+        else:
+            _, params, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+        expected = set(self._get_torch_save_params()[0])
+        if exact_match and set(params) != expected:
+            missing, unexpected = sorted(expected - set(params)), sorted(set(params) - expected)
+            raise ValueError(
+                f"Names of parameters do not match agents' parameters: expected {sorted(expected)}, got {sorted(params)} "
+                f"(missing {[name + '.pth' for name in missing]}, unexpected {unexpected}). The file is incomplete or "
+                f"was saved by another algorithm than {type(self).__name__}."
+            )
+        for name in params:
+            try:
+                attr = recursive_getattr(self, name)
+            except AttributeError as e:
+                raise ValueError(f"Key {name} is an invalid object name: {type(self).__name__} has no {name}.") from e
+            if isinstance(attr, optim.Optimizer):
+                load_optimizer_state_dict(attr, params[name], self._optimizer_parameters(name))
+            else:
+                load_module_state_dict(attr, params[name], exact_match=exact_match)
+
+    @classmethod
+    def load(  # noqa: C901
+        cls: type[SelfBaseAlgorithm],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: "mx.Device | str" = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        trusted: bool = False,
+        **kwargs,
+    ) -> SelfBaseAlgorithm:
+        """
+        Create a model from a file saved by ``save``, by this library or by Stable-Baselines3 (torch is not needed).
+        It re-creates the model; use ``set_parameters`` to load weights into an existing one.
+
+        Only the classes such files contain are unpickled (NumPy, gymnasium spaces, SB3's and torch's classes mapped
+        to ours, see ``torch_format.find_safe_global``): a file cannot run code on load unless ``trusted=True``.
+
+        :param path: the file (``.zip`` is added when the path does not exist) or a file object
+        :param env: the environment to run the model on (checked against the saved spaces); None to only predict
+        :param device: ``"auto"``, ``"cpu"``, ``"gpu"``, ``"mps"`` or ``"cuda"``
+        :param custom_objects: values replacing saved attributes of the same name, which are then not unpickled (e.g.
+            ``{"learning_rate": 0.0}`` for a schedule that cannot be loaded)
+        :param print_system_info: print the system information of the current and of the saving machine
+        :param force_reset: reset the env before the next ``learn`` (see SB3 issue #597)
+        :param trusted: unpickle any class the file names (only for files from a trusted source: unpickling can then
+            run arbitrary code)
+        :param kwargs: attributes to set on the model after loading (e.g. ``learning_rate``)
+        :return: the model
+        """
+        if print_system_info:
+            print("== CURRENT SYSTEM INFO ==")
+            utils.get_system_info()
+
+        data, params, pytorch_variables = load_from_zip_file(
+            path, device=device, custom_objects=custom_objects, print_system_info=print_system_info, trusted=trusted
+        )
+        if data is None:
+            raise ValueError(f"{path} has no 'data' member: it is not a model saved with save() (by SB3 or mlx_baselines3).")
+
+        if "policy_kwargs" in data:
+            data["policy_kwargs"].pop("device", None)
+            # SB3 < 1.8 wrapped net_arch in a list: net_arch=[dict(pi=..., vf=...)].
+            saved_net_arch = data["policy_kwargs"].get("net_arch")
+            if saved_net_arch and isinstance(saved_net_arch, list) and isinstance(saved_net_arch[0], dict):
+                data["policy_kwargs"]["net_arch"] = saved_net_arch[0]
+        if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs"):
+            raise ValueError(
+                f"The specified policy kwargs do not equal the stored policy kwargs. "
+                f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}"
+            )
+        if "observation_space" not in data or "action_space" not in data:
+            raise KeyError("The observation_space and action_space were not given, can't verify new environments")
+
+        if env is not None:
+            env = cls._wrap_env(env, data["verbose"])
+            try:
+                check_for_correct_spaces(env, data["observation_space"], data["action_space"])
+            except ValueError as e:
+                raise ValueError(
+                    f"The env given to {cls.__name__}.load does not match the saved model: {e}. Pass an env with the "
+                    "spaces the model was trained on."
+                ) from e
+            if force_reset:
+                data["_last_obs"] = None
+            data["n_envs"] = env.num_envs
+        elif "env" in data:
+            env = data["env"]
+
+        model = cls(  # type: ignore[call-arg]
+            policy=data["policy_class"],
+            env=env,
+            device=device,
+            _init_setup_model=False,
+        )
+        _check_saved_by(model, data, path)
+        model.__dict__.update(data)
+        model.__dict__.update(kwargs)
+        model._setup_model()
+
+        try:
+            model.set_parameters(params, exact_match=True, device=device)
+        except RuntimeError as e:
+            # A2C/PPO files of SB3 < 1.7 have no pi_/vf_features_extractor keys (SB3 issue #1233).
+            if "pi_features_extractor" not in str(e) or "Missing key(s) in state_dict" not in str(e):
+                raise
+            model.set_parameters(params, exact_match=False, device=device)
+            warnings.warn(f"You are probably loading an A2C/PPO model saved with SB3 < 1.7.0; save it again. ({e})")
+        except ValueError as e:
+            # DQN files of SB3 < 2.4 have the target network's parameters in the optimizer too (SB3 PR #1963).
+            saved_ids = params.get("policy.optimizer", {}).get("param_groups", [{}])[0].get("params", [])
+            n_params = len(model.get_parameters()["policy.optimizer"]["param_groups"][0]["params"])
+            if len(saved_ids) != 2 * n_params:
+                raise
+            params["policy.optimizer"]["param_groups"][0]["params"] = saved_ids[:n_params]
+            model.set_parameters(params, exact_match=True, device=device)
+            warnings.warn(f"You are probably loading a DQN model saved with SB3 < 2.4.0; save it again. ({e})")
+
+        for name, value in (pytorch_variables or {}).items():
+            # None: an optional variable that this model does not use (e.g. SAC's log_ent_coef with a fixed ent_coef).
+            if value is None:
+                continue
+            current = recursive_getattr(model, name, None)
+            if isinstance(current, mx.array) and current.shape == value.shape:
+                # In place, as SB3 assigns `.data`: an optimizer state or compiled step holding this array sees it.
+                current[...] = value.astype(current.dtype)
+            else:
+                recursive_setattr(model, name, value)
+
+        # Sample the gSDE exploration matrix.
+        if model.use_sde:
+            model.policy.reset_noise()  # type: ignore[operator]
+        return model
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the model in Stable-Baselines3's zip format (SB3 loads it too): the attributes in ``data`` and the
+        networks' and optimizers' state dicts in torch's format. The file is replaced atomically.
+
+        :param path: the file (``.zip`` is added when it has no suffix) or a writable file object
+        :param exclude: attributes not to save, besides the default ones (env, buffers, logger...)
+        :param include: attributes to save even though they are excluded by default
+        """
+        data = self.__dict__.copy()
+        excluded = set(exclude or []).union(self._excluded_save_params())
+        if include is not None:
+            excluded = excluded.difference(include)
+        state_dicts_names, torch_variable_names = self._get_torch_save_params()
+        # Objects saved as state dicts are not also pickled into data.
+        excluded.update(name.split(".")[0] for name in state_dicts_names + torch_variable_names)
+        for name in excluded:
+            data.pop(name, None)
+        pytorch_variables = {name: recursive_getattr(self, name) for name in torch_variable_names}
+        save_to_zip_file(path, data=data, params=self.get_parameters(), pytorch_variables=pytorch_variables)
+
     def dump_logs(self) -> None:
         """Write the logs (implemented by the on- and off-policy base classes)."""
         raise NotImplementedError()
@@ -490,3 +717,30 @@ class BaseAlgorithm(ABC):
         warnings.warn("algo._dump_logs() is deprecated in favor of algo.dump_logs(). It will be removed in SB3 v2.7.0")
         self.dump_logs(*args)
 
+
+# Hyperparameters that tell the algorithms apart (TD3 and DDPG share theirs): a file holding one that the loading
+# class lacks, or lacking one it has, was saved by another algorithm.
+_ALGORITHM_MARKERS = {
+    "clip_range": "PPO",
+    "n_epochs": "PPO",
+    "gae_lambda": "A2C or PPO",
+    "vf_coef": "A2C or PPO",
+    "buffer_size": "an off-policy algorithm (DQN, SAC, TD3, DDPG)",
+    "exploration_fraction": "DQN",
+    "exploration_initial_eps": "DQN",
+    "target_entropy": "SAC",
+    "policy_delay": "TD3 or DDPG",
+    "target_policy_noise": "TD3 or DDPG",
+}
+
+
+def _check_saved_by(model: BaseAlgorithm, data: dict[str, Any], path: Any) -> None:
+    extra = [key for key in _ALGORITHM_MARKERS if key in data and key not in model.__dict__]
+    missing = [key for key in _ALGORITHM_MARKERS if key not in data and key in model.__dict__]
+    if extra or missing:
+        name = type(model).__name__
+        saved_by = next((_ALGORITHM_MARKERS[key] for key in extra), "another algorithm")
+        raise ValueError(
+            f"{name}.load: {path} was saved by {saved_by}, not {name}: it has the hyperparameters {extra} that {name} "
+            f"does not use and lacks {missing} that it needs. Load it with the class that saved it."
+        )

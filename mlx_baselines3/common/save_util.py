@@ -95,7 +95,14 @@ def data_to_json(data: dict[str, Any]) -> str:
         if is_json_serializable(item):
             serializable_data[key] = item
             continue
-        entry = {":type:": str(type(item)), ":serialized:": base64.b64encode(torch_format.dumps(item)).decode()}
+        try:
+            pickled = torch_format.dumps(item)
+        except Exception as e:
+            raise TypeError(
+                f"Cannot save the attribute '{key}' ({type(item).__qualname__}): {e}. Leave runtime objects out of the "
+                "file: list the attribute in _excluded_save_params(), or pass save(..., exclude=[...])."
+            ) from e
+        entry = {":type:": str(type(item)), ":serialized:": base64.b64encode(pickled).decode()}
         if isinstance(item, dict) or hasattr(item, "__dict__"):
             for name, value in (item if isinstance(item, dict) else vars(item)).items():
                 entry[name] = value if is_json_serializable(value) else str(value)
@@ -244,9 +251,17 @@ def _writable_path(path: pathlib.Path, verbose: int, suffix: str | None) -> path
 
 
 @contextmanager
-def _open_for_writing(path: str | pathlib.Path | io.BufferedIOBase, verbose: int, suffix: str) -> Iterator[Any]:
-    # Paths are written to a temporary file in the same folder, then renamed over the target: an interrupted save
-    # leaves the previous file intact, never a truncated one.
+def atomic_open(path: str | pathlib.Path | io.BufferedIOBase, verbose: int = 0, suffix: str | None = None) -> Iterator[Any]:
+    """
+    Open a file for writing so that it is replaced atomically: a path is written to a temporary file in the same folder,
+    then renamed over the target, so an interrupted save leaves the previous file intact, never a truncated one.
+    Paths follow ``open_path``'s rules (suffix, missing folders, folder targets); open files are written directly.
+
+    :param path: the path or a writable binary file
+    :param verbose: 2 to warn about overwrites
+    :param suffix: the suffix added to a path without one, without the dot
+    :return: a context manager giving the binary file to write
+    """
     if not isinstance(path, (str, pathlib.Path)):
         yield open_path(path, "w", verbose, suffix)
         return
@@ -281,7 +296,7 @@ def save_to_zip_file(
     :param verbose: 2 to warn about overwrites
     """
     serialized_data = data_to_json(data) if data is not None else None
-    with _open_for_writing(save_path, verbose, "zip") as file, zipfile.ZipFile(file, mode="w") as archive:
+    with atomic_open(save_path, verbose, "zip") as file, zipfile.ZipFile(file, mode="w") as archive:
         if serialized_data is not None:
             archive.writestr("data", serialized_data)
         members = {} if pytorch_variables is None else {"pytorch_variables": pytorch_variables}
@@ -302,7 +317,7 @@ def save_to_pkl(path: str | pathlib.Path | io.BufferedIOBase, obj: Any, verbose:
     :param obj: the object
     :param verbose: 2 to warn about overwrites
     """
-    with _open_for_writing(path, verbose, "pkl") as file:
+    with atomic_open(path, verbose, "pkl") as file:
         # Protocol 5 handles objects over 4 GB (large replay buffers).
         pickle.dump(obj, file, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -819,6 +834,7 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
 
 __all__ = [
     "SB3_FORMAT_VERSION",
+    "atomic_open",
     "data_to_json",
     "is_json_serializable",
     "json_to_data",

@@ -382,11 +382,14 @@ class SB3Pickler(pickle._Pickler):
             if module == "__main__" or not _is_importable(obj, module, qualname):
                 self.save_reduce(pickle.loads, (cloudpickle.dumps(obj),), obj=obj)
                 return
-            if "." in qualname and self.proto < 4:
-                # Protocol 2 can only name module-level objects: reach a nested one through getattr on its parent.
+            if "." in qualname:
                 parent_name, _, attribute = qualname.rpartition(".")
-                self.save_reduce(getattr, (_import_attribute(module, parent_name), attribute), obj=obj)
-                return
+                parent = _import_attribute(module, parent_name)
+                if self.proto < 4 or parent in self._names:
+                    # Protocol 2 only names module-level objects, and a parent class may be written under SB3's
+                    # name: reach the nested object (``BasePolicy._dummy_schedule``) through getattr on its parent.
+                    self.save_reduce(getattr, (parent, attribute), obj=obj)
+                    return
         if self.proto >= 4:
             self.save(module)
             self.save(qualname)
