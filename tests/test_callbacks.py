@@ -8,9 +8,11 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 from gymnasium import spaces
 
+from mlx_baselines3 import A2C, PPO
 from mlx_baselines3.common.callbacks import (
     BaseCallback,
     CallbackList,
@@ -24,9 +26,23 @@ from mlx_baselines3.common.callbacks import (
     StopTrainingOnNoModelImprovement,
     StopTrainingOnRewardThreshold,
 )
-from mlx_baselines3.common.logger import HumanOutputFormat, Logger
+from mlx_baselines3.common.env_util import make_vec_env
+from mlx_baselines3.common.logger import HumanOutputFormat, Logger, configure
 from mlx_baselines3.common.monitor import Monitor
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+# Every algorithm the callbacks are checked with; add new algorithms here.
+ALGOS = [A2C, PPO]
+# Small settings (by class name) so that a few hundred timesteps include several updates.
+TINY_KWARGS: dict[str, dict[str, Any]] = {
+    "A2C": {"n_steps": 8},
+    "PPO": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+    "DQN": {"learning_starts": 50, "buffer_size": 1_000, "policy_kwargs": {"net_arch": [32]}},
+    "SAC": {"learning_starts": 50, "buffer_size": 1_000, "policy_kwargs": {"net_arch": [32]}},
+    "TD3": {"learning_starts": 50, "buffer_size": 1_000, "policy_kwargs": {"net_arch": [32]}},
+    "DDPG": {"learning_starts": 50, "buffer_size": 1_000, "policy_kwargs": {"net_arch": [32]}},
+}
+CONTINUOUS_ONLY = {"SAC", "TD3", "DDPG"}
 
 
 class ChoiceEnv(gym.Env):
@@ -428,3 +444,143 @@ def test_eval_callback_env_type_warning_and_normalization_sync(tmp_path):
     np.testing.assert_array_equal(eval_env.obs_rms.mean, model.env.obs_rms.mean)
     assert eval_env.obs_rms.count == model.env.obs_rms.count
     assert eval_env.obs_rms is not model.env.obs_rms
+
+
+def env_id_for(algo) -> str:
+    return "Pendulum-v1" if algo.__name__ in CONTINUOUS_ONLY else "CartPole-v1"
+
+
+def make_algo(algo, env, **kwargs):
+    return algo("MlpPolicy", env, seed=0, verbose=0, **{**TINY_KWARGS.get(algo.__name__, {}), **kwargs})
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_callbacks_during_learn(algo, tmp_path):
+    n_envs = 2
+    env_id = env_id_for(algo)
+    model = make_algo(algo, make_vec_env(env_id, n_envs=n_envs, seed=0))
+    recorder = RecordingCallback()
+    function_calls = []
+    eval_callback = EvalCallback(
+        Monitor(gym.make(env_id)),
+        callback_on_new_best=StopTrainingOnRewardThreshold(reward_threshold=1e9),
+        callback_after_eval=StopTrainingOnNoModelImprovement(max_no_improvement_evals=1_000),
+        n_eval_episodes=2,
+        eval_freq=50,
+        log_path=str(tmp_path / "eval"),
+        best_model_save_path=str(tmp_path / "eval"),
+        verbose=0,
+    )
+    callbacks = [
+        recorder,
+        CheckpointCallback(save_freq=50, save_path=str(tmp_path / "checkpoints"), save_replay_buffer=True),
+        eval_callback,
+        EveryNTimesteps(n_steps=120, callback=CheckpointCallback(save_freq=1, save_path=str(tmp_path / "every"))),
+        StopTrainingOnMaxEpisodes(max_episodes=10_000),
+        ConvertCallback(lambda local_vars, _: function_calls.append(local_vars["self"]) is None),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same env types for training and evaluation: no warning
+        model.learn(200, callback=callbacks)
+
+    n_calls = model.num_timesteps // n_envs
+    names = [event[0] for event in recorder.events]
+    assert names.count("training_start") == names.count("training_end") == 1
+    assert names.count("step") == recorder.n_calls == n_calls
+    assert names.count("rollout_start") == names.count("rollout_end") >= 1
+    assert len(function_calls) == n_calls and function_calls[0] is model
+
+    checkpoint_steps = [n_envs * call for call in range(50, n_calls + 1, 50)]
+    expected = {f"rl_model_{steps}_steps.zip" for steps in checkpoint_steps}
+    if getattr(model, "replay_buffer", None) is not None:
+        expected |= {f"rl_model_replay_buffer_{steps}_steps.pkl" for steps in checkpoint_steps}
+    assert set(os.listdir(tmp_path / "checkpoints")) == expected
+    for steps in checkpoint_steps:
+        loaded = algo.load(tmp_path / "checkpoints" / f"rl_model_{steps}_steps.zip")
+        assert loaded.num_timesteps == steps
+    # Triggered at the first timestep count at least 120 past the previous trigger.
+    every_steps = list(range(120, model.num_timesteps + 1, 120))
+    assert sorted(os.listdir(tmp_path / "every")) == sorted(f"rl_model_{steps}_steps.zip" for steps in every_steps)
+
+    evaluations = np.load(tmp_path / "eval" / "evaluations.npz")
+    np.testing.assert_array_equal(evaluations["timesteps"], checkpoint_steps)
+    assert evaluations["results"].shape == evaluations["ep_lengths"].shape == (len(checkpoint_steps), 2)
+    if env_id == "CartPole-v1":
+        # One point of reward per step: the returns are the episode lengths.
+        np.testing.assert_array_equal(evaluations["results"], evaluations["ep_lengths"])
+    assert eval_callback.best_mean_reward == pytest.approx(evaluations["results"].mean(axis=1).max())
+    assert eval_callback.last_mean_reward == pytest.approx(evaluations["results"][-1].mean())
+    best_model = algo.load(tmp_path / "eval" / "best_model.zip")
+    action, _ = best_model.predict(model.get_env().reset(), deterministic=True)
+    assert action.shape[0] == n_envs
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_on_step_false_stops_learn(algo):
+    model = make_algo(algo, make_vec_env(env_id_for(algo), n_envs=2, seed=0))
+    recorder = RecordingCallback(stop_at_call=7)
+    model.learn(1_000, callback=recorder)
+    assert model.num_timesteps == 14
+    assert [event[0] for event in recorder.events].count("training_end") == 1
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_reward_threshold_stops_at_first_evaluation(algo):
+    model = make_algo(algo, make_vec_env(env_id_for(algo), n_envs=2, seed=0))
+    stop = StopTrainingOnRewardThreshold(reward_threshold=-1e9)
+    callback = EvalCallback(Monitor(gym.make(env_id_for(algo))), callback_on_new_best=stop, n_eval_episodes=1, eval_freq=20)
+    model.learn(1_000, callback=callback)
+    assert model.num_timesteps == 40
+    assert stop.parent is callback and callback.best_mean_reward > -1e9
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_max_episodes_stops_learn(algo):
+    if algo.__name__ in CONTINUOUS_ONLY:
+        pytest.skip("Pendulum episodes last 200 steps; the rule itself is checked with the stand-in model")
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = make_algo(algo, env)
+    callback = StopTrainingOnMaxEpisodes(max_episodes=3)
+    model.learn(10_000, callback=callback)
+    episodes_seen = sum(len(rewards) for rewards in env.env_method("get_episode_rewards"))
+    assert callback.n_episodes == episodes_seen >= 6
+    assert model.num_timesteps < 10_000
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_no_improvement_stops_learn(algo):
+    if algo.__name__ in CONTINUOUS_ONLY:
+        pytest.skip("needs discrete actions (ChoiceEnv); the rule itself is checked with the stand-in model")
+    # With a learning rate of 0 the policy never changes, so every evaluation scores the same.
+    model = make_algo(algo, DummyVecEnv([lambda: ChoiceEnv()]), learning_rate=0.0)
+    stop = StopTrainingOnNoModelImprovement(max_no_improvement_evals=1)
+    callback = EvalCallback(ChoiceEnv(), callback_after_eval=stop, n_eval_episodes=2, eval_freq=16, verbose=0, warn=False)
+    model.learn(1_000, callback=callback)
+    # Evaluation 1 sets the best, 2 and 3 do not improve: stop at the third.
+    assert model.num_timesteps == 48
+    assert stop.no_improvement_evals == 2
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_eval_callback_syncs_vec_normalize(algo):
+    env_id = env_id_for(algo)
+    train_env = VecNormalize(make_vec_env(env_id, n_envs=2, seed=0))
+    eval_env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=1), training=False, norm_reward=False)
+    model = make_algo(algo, train_env)
+    callback = EvalCallback(eval_env, n_eval_episodes=1, eval_freq=32, verbose=0)
+    model.learn(128, callback=callback)
+    # The last evaluation happened at the last step: the statistics match the training env's final ones.
+    assert model.num_timesteps == 128
+    np.testing.assert_allclose(eval_env.obs_rms.mean, train_env.obs_rms.mean)
+    np.testing.assert_allclose(eval_env.obs_rms.var, train_env.obs_rms.var)
+    assert eval_env.obs_rms is not train_env.obs_rms
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_log_every_n_timesteps_dumps(algo, tmp_path):
+    model = make_algo(algo, make_vec_env(env_id_for(algo), n_envs=2, seed=0))
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    # A log_interval beyond the run leaves the dumps to the callback.
+    model.learn(128, callback=LogEveryNTimesteps(n_steps=40), log_interval=10_000)
+    progress = pd.read_csv(tmp_path / "progress.csv")
+    assert progress["time/total_timesteps"].tolist() == [40, 80, 120]

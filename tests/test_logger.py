@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -445,3 +446,31 @@ def test_missing_tensorboard_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard.summary.writer.event_file_writer", None)
     with pytest.raises(ImportError, match=r"pip install tensorboard \(or \"mlx-baselines3\[extra\]\"\)"):
         make_output_format("tensorboard", str(tmp_path))
+
+
+class DumpClock(Logger):
+    """A logger without outputs that notes the time and the values of each dump."""
+
+    def __init__(self):
+        super().__init__(folder=None, output_formats=[])
+        self.dumps: list[tuple[float, dict]] = []
+
+    def dump(self, step: int = 0) -> None:
+        self.dumps.append((time.time(), dict(self.name_to_value)))
+        super().dump(step)
+
+
+def test_logged_fps_matches_wall_clock():
+    from mlx_baselines3 import PPO
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=256, batch_size=64, n_epochs=2, seed=0)
+    clock = DumpClock()
+    model.set_logger(clock)
+    start = time.time()
+    model.learn(1024)
+    assert len(clock.dumps) == 4
+    # The dump of an iteration follows its rollout, so the steps counted there are all the steps done by then.
+    for dump_time, values in clock.dumps[1:]:
+        measured_fps = values["time/total_timesteps"] / (dump_time - start)
+        assert values["time/fps"] == pytest.approx(measured_fps, rel=0.1)
+    assert [values["time/iterations"] for _, values in clock.dumps] == [1, 2, 3, 4]

@@ -75,3 +75,21 @@ def test_missing_packages_name_the_extra(monkeypatch, missing):
     monkeypatch.setitem(sys.modules, missing, None)
     with pytest.raises(ImportError, match=re.escape('pip install "mlx-baselines3[extra]"')):
         ProgressBarCallback()
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_learn_with_progress_bar_reaches_total(n_envs, capsys):
+    from mlx_baselines3 import PPO
+    from mlx_baselines3.common.env_util import make_vec_env
+
+    env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=0)
+    model = PPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=0, verbose=1)
+    model.learn(128, progress_bar=True)
+    model.learn(64, progress_bar=True, reset_num_timesteps=False)
+    assert model.num_timesteps == 192
+    out = capsys.readouterr().out
+    # The first bar ends at 128/128; the second counts only its own 64 timesteps.
+    assert re.search(r"\b128/128\b", out)
+    assert re.search(r"\b64/64\b", out)
+    # The logger's tables are printed in full next to the bars.
+    assert len(re.findall(r"\|    total_timesteps +\| 192 ", out)) == 1
