@@ -1,6 +1,8 @@
 """Policies and critics: ``mlx.nn.Module`` trees whose attribute names are SB3's, so parameters map 1:1 onto its state dicts."""
 
+import io
 import math
+import pathlib
 import warnings
 from abc import ABC, abstractmethod
 from typing import Any, TypeVar
@@ -12,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 from mlx.utils import tree_flatten, tree_unflatten
 
+from mlx_baselines3.common import torch_format
 from mlx_baselines3.common.distributions import (
     BernoulliDistribution,
     CategoricalDistribution,
@@ -21,6 +24,7 @@ from mlx_baselines3.common.distributions import (
     make_proba_distribution,
 )
 from mlx_baselines3.common.preprocessing import get_action_dim, is_image_space, maybe_transpose, preprocess_obs
+from mlx_baselines3.common.save_util import atomic_open, load_module_state_dict, module_state_dict, open_path
 from mlx_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
     CombinedExtractor,
@@ -31,7 +35,7 @@ from mlx_baselines3.common.torch_layers import (
     create_mlp,
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
-from mlx_baselines3.common.utils import is_vectorized_observation, obs_as_tensor
+from mlx_baselines3.common.utils import get_device, is_vectorized_observation, obs_as_tensor
 
 SelfBaseModel = TypeVar("SelfBaseModel", bound="BaseModel")
 
@@ -178,6 +182,47 @@ class BaseModel(nn.Module):
         :param mode: True for training
         """
         self.train(mode)
+
+    def save(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the model alone (its weights and constructor arguments), in the format of SB3's ``BaseModel.save`` (a
+        ``torch.save`` file that SB3 loads too). The file is replaced atomically.
+
+        :param path: the file (path or writable file object)
+        """
+        archive_name = pathlib.Path(path).stem if isinstance(path, (str, pathlib.Path)) else "archive"
+        with atomic_open(path) as file:
+            saved = {"state_dict": module_state_dict(self), "data": self._get_constructor_parameters()}
+            torch_format.save(saved, file, archive_name=archive_name)
+
+    @classmethod
+    def load(
+        cls: type[SelfBaseModel],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        device: "mx.Device | str" = "auto",
+        trusted: bool = False,
+    ) -> SelfBaseModel:
+        """
+        Load a model saved by ``save`` (by this library or by SB3), without torch. Only the classes such files contain
+        are unpickled (see ``torch_format.find_safe_global``) unless ``trusted``.
+
+        :param path: the file (path or readable file object)
+        :param device: checked for validity; MLX arrays live in unified memory
+        :param trusted: unpickle any class the file names (only for files you trust: unpickling can run code)
+        :return: the model
+        """
+        get_device(device)
+        file = open_path(path, "r")
+        try:
+            saved = torch_format.load(file, trusted=trusted, map_tensor=mx.array)
+        finally:
+            if isinstance(path, (str, pathlib.Path)):
+                file.close()
+        if not isinstance(saved, dict) or not {"state_dict", "data"} <= saved.keys():
+            raise ValueError(f"{path} is not a policy file: save() writes a dict with 'state_dict' and 'data'.")
+        model = cls(**saved["data"])
+        load_module_state_dict(model, saved["state_dict"])
+        return model
 
     def parameters_to_vector(self) -> np.ndarray:
         """:return: all parameters flattened into one NumPy vector, in a fixed order"""
