@@ -54,7 +54,7 @@ class VecCheckNan(VecEnvWrapper):
         :param value: the array to check
         :return: ``(name, "inf")`` and/or ``(name, "nan")`` for each kind of bad value found
         """
-        found = []
+        found: list[tuple[str, str]] = []
         # Integer and boolean arrays cannot hold NaN or inf.
         if not np.issubdtype(value.dtype, np.inexact):
             return found
@@ -73,7 +73,7 @@ class VecCheckNan(VecEnvWrapper):
         """
         if not self.raise_exception and self.warn_once and self._user_warned:
             return
-        found = []
+        found: list[tuple[str, str]] = []
         for name, value in kwargs.items():
             if isinstance(value, (np.ndarray, list)):
                 found += self.check_array_value(name, np.asarray(value))

@@ -76,14 +76,15 @@ class VecNormalize(VecEnvWrapper):
             # divide them by 255 again (SB3 issue #1214). Other Box bounds are left as they are, as in SB3.
             if isinstance(self.observation_space, spaces.Dict):
                 # A copy, so that the wrapped VecEnv's space is left untouched.
-                self.observation_space = deepcopy(self.observation_space)
-                self.obs_spaces = self.observation_space.spaces
-                self.obs_rms = {key: RunningMeanStd(shape=self.obs_spaces[key].shape) for key in self.norm_obs_keys}  # type: ignore[union-attr]
+                dict_space: spaces.Dict = deepcopy(self.observation_space)
+                self.observation_space = dict_space
+                self.obs_spaces = dict_space.spaces
+                self.obs_rms = {key: RunningMeanStd(shape=self.obs_spaces[key].shape) for key in self.norm_obs_keys}  # type: ignore[arg-type, union-attr]
                 for key in self.obs_rms:
                     if is_image_space(self.obs_spaces[key]):
                         self.obs_spaces[key] = spaces.Box(-clip_obs, clip_obs, self.obs_spaces[key].shape, np.float32)
             else:
-                self.obs_rms = RunningMeanStd(shape=self.observation_space.shape)  # type: ignore[assignment]
+                self.obs_rms = RunningMeanStd(shape=self.observation_space.shape)  # type: ignore[assignment, arg-type]
                 if is_image_space(self.observation_space):
                     self.observation_space = spaces.Box(-clip_obs, clip_obs, self.observation_space.shape, np.float32)
         self.ret_rms = RunningMeanStd(shape=())
