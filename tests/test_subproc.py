@@ -153,6 +153,15 @@ def test_env_creation_failure_is_reported_and_workers_freed():
     assert mp.active_children() == []
 
 
+def test_unpicklable_env_fn_frees_the_workers_already_started():
+    if "forkserver" not in mp.get_all_start_methods():
+        pytest.skip("forkserver not available")
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match="pickle"):
+        SubprocVecEnv([lambda: NoisyEnv(), lambda: lock and NoisyEnv()], start_method="forkserver")
+    assert mp.active_children() == []
+
+
 @pytest.mark.parametrize("start_method", ["fork", "forkserver"])
 def test_killed_worker_raises_instead_of_hanging(start_method):
     if start_method not in mp.get_all_start_methods():

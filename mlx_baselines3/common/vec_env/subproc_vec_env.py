@@ -181,25 +181,39 @@ class SubprocVecEnv(VecEnv):
         self._pending: list[int] = []
         # How each worker known to be gone ended, by index; such workers are never talked to again.
         self._dead: dict[int, str] = {}
-        for env_fn in env_fns:
-            remote, work_remote = ctx.Pipe()
-            # daemon: workers must not outlive a parent that crashes.
-            process = ctx.Process(target=_worker, args=(work_remote, remote, CloudpickleWrapper(env_fn)), daemon=True)  # type: ignore[attr-defined]
-            process.start()
-            # The parent keeps only its own end, so that a dead worker shows up as a closed pipe.
-            work_remote.close()
-            self.remotes.append(remote)
-            self.processes.append(process)
-            # Each worker reports its spaces, or the error, once its env is built.
-            self._pending.append(1)
-
         try:
+            for env_fn in env_fns:
+                self._start_worker(ctx, env_fn)
             all_spaces = self._gather(range(len(env_fns)), "create the environment")
         except BaseException:
+            # Workers already started must not be left behind (e.g. when a later env_fn cannot be pickled).
             self.close()
             raise
         observation_space, action_space = all_spaces[0]
         super().__init__(len(env_fns), observation_space, action_space)
+
+    def _start_worker(self, ctx: Any, env_fn: Callable[[], gym.Env]) -> None:
+        """
+        Start one worker process that builds its env with ``env_fn``.
+
+        :param ctx: the multiprocessing context
+        :param env_fn: the function that creates the env
+        """
+        remote, work_remote = ctx.Pipe()
+        # daemon: workers must not outlive a parent that crashes.
+        process = ctx.Process(target=_worker, args=(work_remote, remote, CloudpickleWrapper(env_fn)), daemon=True)
+        try:
+            process.start()
+        except BaseException:
+            remote.close()
+            raise
+        finally:
+            # The parent keeps only its own end, so that a dead worker shows up as a closed pipe.
+            work_remote.close()
+        self.remotes.append(remote)
+        self.processes.append(process)
+        # Each worker reports its spaces, or the error, once its env is built.
+        self._pending.append(1)
 
     def _send(self, env_idx: int, cmd: str, data: Any) -> None:
         """
