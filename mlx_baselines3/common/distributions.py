@@ -432,6 +432,179 @@ class BernoulliDistribution(Distribution):
         return actions, dist.log_prob(actions)
 
 
+class StateDependentNoiseDistribution(Distribution):
+    """
+    Generalized State-Dependent Exploration (gSDE, Raffin et al., 2021, https://arxiv.org/abs/2005.05719).
+
+    The exploration noise is ``latent_sde @ W`` with ``W ~ N(0, std^2)`` a matrix drawn by ``sample_weights`` and kept
+    until the next draw, so that the noise is a smooth function of the state instead of independent at every step.
+    As a distribution over actions it is the Gaussian ``N(mean, latent_sde^2 @ std^2)``.
+
+    The exploration matrices live in the dict ``exploration_state``. A policy that samples from this distribution
+    inside compiled functions must hold that same dict in its module tree under a private key (for instance
+    ``self._exploration_state = action_dist.exploration_state``): compiled functions then read the current
+    matrices instead of the ones seen when they were traced, and the matrices stay out of ``parameters()``
+    (so out of the optimizer and of saved state dicts, as in SB3).
+
+    :param action_dim: dimension of the action space
+    :param full_std: one standard deviation per (latent feature, action) pair; else one per latent feature
+    :param use_expln: keep the standard deviation positive with ``expln`` (grows like ``log`` above 0) instead of ``exp``
+    :param squash_output: squash the actions into [-1, 1] with a tanh
+    :param learn_features: let gradients flow into ``latent_sde`` (the features the noise is computed from)
+    :param epsilon: small value keeping the standard deviation and the squashing correction finite
+    """
+
+    def __init__(
+        self,
+        action_dim: int,
+        full_std: bool = True,
+        use_expln: bool = False,
+        squash_output: bool = False,
+        learn_features: bool = False,
+        epsilon: float = 1e-6,
+    ):
+        super().__init__()
+        self.action_dim = action_dim
+        self.latent_sde_dim: int | None = None
+        self.use_expln = use_expln
+        self.full_std = full_std
+        self.epsilon = epsilon
+        self.learn_features = learn_features
+        self.bijector = TanhBijector(epsilon) if squash_output else None
+        self.exploration_state: dict[str, mx.array] = {}
+        self.mean_actions: mx.array | None = None
+        self.scale: mx.array | None = None
+        self._latent_sde: mx.array | None = None
+
+    @property
+    def exploration_mat(self) -> mx.array:
+        """The exploration matrix ``(latent_sde_dim, action_dim)`` used for a single observation."""
+        return self.exploration_state["exploration_mat"]
+
+    @property
+    def exploration_matrices(self) -> mx.array:
+        """One exploration matrix per environment, ``(n_envs, latent_sde_dim, action_dim)``."""
+        return self.exploration_state["exploration_matrices"]
+
+    def get_std(self, log_std: mx.array) -> mx.array:
+        """
+        The standard deviation of the exploration weights, always ``(latent_sde_dim, action_dim)``.
+
+        :param log_std: the learned parameter, ``(latent_sde_dim, action_dim)`` or ``(latent_sde_dim, 1)``
+            without ``full_std``
+        :return: the standard deviation
+        """
+        if self.use_expln:
+            # expln(x) = exp(x) for x <= 0 and log(1 + x) + 1 above: positive, and slow to grow (gSDE paper).
+            # log1p gets a clamped input so that its unused branch cannot produce NaN gradients.
+            below = mx.exp(mx.minimum(log_std, 0.0))
+            above = mx.log1p(mx.maximum(log_std, 0.0) + self.epsilon) + 1.0
+            std = mx.where(log_std <= 0, below, above)
+        else:
+            std = mx.exp(log_std)
+        if self.full_std:
+            return std
+        assert self.latent_sde_dim is not None, "proba_distribution_net() must be called first"
+        return mx.broadcast_to(std, (self.latent_sde_dim, self.action_dim))
+
+    def sample_weights(self, log_std: mx.array, batch_size: int = 1) -> None:
+        """
+        Draw new exploration matrices: one shared matrix, and ``batch_size`` matrices for parallel environments.
+        They are stored in ``exploration_state`` (drawn by reparametrization, so gradients reach ``log_std``).
+
+        :param log_std: the learned log standard deviation of the weights
+        :param batch_size: number of matrices to draw (one per environment)
+        """
+        std = self.get_std(log_std)
+        self.exploration_state["exploration_mat"] = std * mx.random.normal(std.shape)
+        self.exploration_state["exploration_matrices"] = std * mx.random.normal((batch_size, *std.shape))
+
+    def proba_distribution_net(
+        self, latent_dim: int, log_std_init: float = -2.0, latent_sde_dim: int | None = None
+    ) -> tuple[nn.Module, mx.array]:
+        """
+        Build the mean layer and the log standard deviation of the exploration weights, and draw a first
+        exploration matrix.
+
+        :param latent_dim: size of the policy latent vector (input of the mean layer)
+        :param log_std_init: initial log standard deviation
+        :param latent_sde_dim: size of the features the noise is computed from (default: ``latent_dim``)
+        :return: the mean layer and the initial ``log_std``, ``(latent_sde_dim, action_dim)`` with ``full_std``,
+            else ``(latent_sde_dim, 1)``
+        """
+        mean_actions_net = nn.Linear(latent_dim, self.action_dim)
+        self.latent_sde_dim = latent_dim if latent_sde_dim is None else latent_sde_dim
+        log_std = mx.full((self.latent_sde_dim, self.action_dim if self.full_std else 1), log_std_init, dtype=mx.float32)
+        self.sample_weights(log_std)
+        return mean_actions_net, log_std
+
+    def proba_distribution(
+        self, mean_actions: mx.array, log_std: mx.array, latent_sde: mx.array
+    ) -> "StateDependentNoiseDistribution":
+        """
+        :param mean_actions: batch of means (before squashing)
+        :param log_std: the learned log standard deviation of the exploration weights
+        :param latent_sde: batch of the features the noise is computed from
+        :return: the distribution
+        """
+        if not self.learn_features:
+            latent_sde = mx.stop_gradient(latent_sde)
+        variance = mx.square(latent_sde) @ mx.square(self.get_std(log_std))
+        return self._with(mean_actions=mean_actions, scale=mx.sqrt(variance + self.epsilon), _latent_sde=latent_sde)
+
+    @property
+    def stddev(self) -> mx.array:
+        """The per-action standard deviation of the Gaussian (before squashing)."""
+        return self.scale
+
+    def log_prob(self, actions: mx.array) -> mx.array:
+        gaussian_actions = actions if self.bijector is None else self.bijector.inverse(actions)
+        log_prob = sum_independent_dims(_normal_log_prob(gaussian_actions, self.mean_actions, mx.log(self.scale)))
+        if self.bijector is not None:
+            log_prob = log_prob - mx.sum(self.bijector.log_prob_correction(gaussian_actions), axis=1)
+        return log_prob
+
+    def entropy(self) -> mx.array | None:
+        if self.bijector is not None:
+            # No closed form once squashed; PPO then estimates it with -log_prob.
+            return None
+        return sum_independent_dims(0.5 + _LOG_SQRT_2PI + mx.log(self.scale))
+
+    def sample(self) -> mx.array:
+        actions = self.mean_actions + self.get_noise(self._latent_sde)
+        return actions if self.bijector is None else self.bijector.forward(actions)
+
+    def mode(self) -> mx.array:
+        return self.mean_actions if self.bijector is None else self.bijector.forward(self.mean_actions)
+
+    def get_noise(self, latent_sde: mx.array) -> mx.array:
+        """
+        The exploration noise for a batch: with one matrix per row when the batch has one row per environment
+        (as many rows as ``exploration_matrices``, more than one), else with the shared matrix.
+
+        :param latent_sde: batch of the features the noise is computed from
+        :return: the noise, ``(batch, action_dim)``
+        """
+        if not self.learn_features:
+            latent_sde = mx.stop_gradient(latent_sde)
+        matrices = self.exploration_matrices
+        if latent_sde.shape[0] == 1 or latent_sde.shape[0] != matrices.shape[0]:
+            return latent_sde @ self.exploration_mat
+        return (latent_sde[:, None, :] @ matrices).squeeze(1)
+
+    def actions_from_params(
+        self, mean_actions: mx.array, log_std: mx.array, latent_sde: mx.array, deterministic: bool = False
+    ) -> mx.array:
+        return self.proba_distribution(mean_actions, log_std, latent_sde).get_actions(deterministic=deterministic)
+
+    def log_prob_from_params(
+        self, mean_actions: mx.array, log_std: mx.array, latent_sde: mx.array
+    ) -> tuple[mx.array, mx.array]:
+        dist = self.proba_distribution(mean_actions, log_std, latent_sde)
+        actions = dist.sample()
+        return actions, dist.log_prob(actions)
+
+
 def make_proba_distribution(
     action_space: spaces.Space, use_sde: bool = False, dist_kwargs: dict[str, Any] | None = None
 ) -> Distribution:
@@ -445,9 +618,8 @@ def make_proba_distribution(
     """
     dist_kwargs = dist_kwargs or {}
     if isinstance(action_space, spaces.Box):
-        if use_sde:
-            raise NotImplementedError("gSDE (use_sde=True) is not available yet in mlx_baselines3; use use_sde=False.")
-        return DiagGaussianDistribution(get_action_dim(action_space), **dist_kwargs)
+        cls = StateDependentNoiseDistribution if use_sde else DiagGaussianDistribution
+        return cls(get_action_dim(action_space), **dist_kwargs)
     if isinstance(action_space, spaces.Discrete):
         return CategoricalDistribution(int(action_space.n), **dist_kwargs)
     if isinstance(action_space, spaces.MultiDiscrete):
@@ -458,6 +630,10 @@ def make_proba_distribution(
         f"Error: probability distribution, not implemented for action space of type {type(action_space)}. "
         "Must be of type Gym Spaces: Box, Discrete, MultiDiscrete or MultiBinary."
     )
+
+
+def _gaussian_log_std(dist: "DiagGaussianDistribution | StateDependentNoiseDistribution") -> mx.array:
+    return mx.log(dist.scale) if isinstance(dist, StateDependentNoiseDistribution) else dist.log_std
 
 
 def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
@@ -475,15 +651,18 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
         raise TypeError(f"Cannot compute the KL divergence of {type(dist_true).__name__} and {type(dist_pred).__name__}")
     if isinstance(dist_true, SquashedDiagGaussianDistribution):
         raise NotImplementedError("The KL divergence of squashed Gaussians has no closed form")
-    if isinstance(dist_true, DiagGaussianDistribution):
-        var_ratio = mx.exp(2 * (dist_true.log_std - dist_pred.log_std))
-        mean_term = mx.square((dist_true.mean_actions - dist_pred.mean_actions) / mx.exp(dist_pred.log_std))
-        return 0.5 * (var_ratio + mean_term - 1) - (dist_true.log_std - dist_pred.log_std)
+    if isinstance(dist_true, (DiagGaussianDistribution, StateDependentNoiseDistribution)):
+        # gSDE compares its Gaussians before any squashing, as SB3 (torch's Normal) does.
+        log_std_p, log_std_q = _gaussian_log_std(dist_true), _gaussian_log_std(dist_pred)
+        var_ratio = mx.exp(2 * (log_std_p - log_std_q))
+        mean_term = mx.square((dist_true.mean_actions - dist_pred.mean_actions) / mx.exp(log_std_q))
+        return 0.5 * (var_ratio + mean_term - 1) - (log_std_p - log_std_q)
     if isinstance(dist_true, CategoricalDistribution):
         return mx.sum(mx.exp(dist_true.log_probs) * (dist_true.log_probs - dist_pred.log_probs), axis=-1)
     if isinstance(dist_true, MultiCategoricalDistribution):
         return mx.stack(
-            [mx.sum(mx.exp(p) * (p - q), axis=-1) for p, q in zip(dist_true.log_probs, dist_pred.log_probs)], axis=1
+            [mx.sum(mx.exp(p) * (p - q), axis=-1) for p, q in zip(dist_true.log_probs, dist_pred.log_probs, strict=True)],
+            axis=1,
         ).sum(axis=1)
     if isinstance(dist_true, BernoulliDistribution):
         p, q = dist_true, dist_pred

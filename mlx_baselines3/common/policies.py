@@ -500,8 +500,9 @@ class ActorCriticPolicy(BasePolicy):
         self.features_extractor = self.make_features_extractor()
         self.features_dim = self.features_extractor.features_dim
         if not share_features_extractor:
-            self.pi_features_extractor = self.features_extractor
-            self.vf_features_extractor = self.make_features_extractor()
+            # The policy keeps features_extractor (pi_features_extractor is its alias); the value function gets its own.
+            # Item assignment: MLX's Module.__setattr__ would try to delete the read-only alias property first.
+            self["vf_features_extractor"] = self.make_features_extractor()
 
         self.log_std_init = log_std_init
         dist_kwargs = None
@@ -516,23 +517,13 @@ class ActorCriticPolicy(BasePolicy):
 
     @property
     def pi_features_extractor(self) -> BaseFeaturesExtractor:
-        # With a shared extractor, SB3's three names point to one module; only `features_extractor` is a child
-        # here, so that its parameters are trained once.
-        return self.get("pi_features_extractor", self.features_extractor)
-
-    @pi_features_extractor.setter
-    def pi_features_extractor(self, module: BaseFeaturesExtractor) -> None:
-        if module is not self.features_extractor:
-            self["pi_features_extractor"] = module
+        # SB3 registers the policy's extractor under two names; here only `features_extractor` is a child, so that its
+        # parameters are trained (and counted) once. With a shared extractor, vf_features_extractor is the same module.
+        return self.features_extractor
 
     @property
     def vf_features_extractor(self) -> BaseFeaturesExtractor:
         return self.get("vf_features_extractor", self.features_extractor)
-
-    @vf_features_extractor.setter
-    def vf_features_extractor(self, module: BaseFeaturesExtractor) -> None:
-        if module is not self.features_extractor:
-            self["vf_features_extractor"] = module
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -586,6 +577,9 @@ class ActorCriticPolicy(BasePolicy):
             action_net, log_std = self.action_dist.proba_distribution_net(
                 latent_dim=latent_dim_pi, latent_sde_dim=latent_dim_pi, log_std_init=self.log_std_init
             )
+            # gSDE's exploration matrices join the module tree (a private key: not parameters, not saved) so that
+            # the compiled rollout functions read the matrices drawn by the latest reset_noise().
+            self._exploration_state = self.action_dist.exploration_state
         if log_std is not None:
             self.log_std = log_std
         self.action_net = action_net

@@ -1,0 +1,85 @@
+"""gSDE parity with SB3: the same log-probabilities, entropies, noise and KL from the same parameters, and the same
+policy outputs from the same weights."""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from mlx_baselines3.common.distributions import StateDependentNoiseDistribution, kl_divergence
+
+th = pytest.importorskip("torch")
+sb3_distributions = pytest.importorskip("stable_baselines3.common.distributions")
+
+BATCH, LATENT, ACTION_DIM = 6, 5, 3
+CONFIGS = [
+    dict(full_std=True, use_expln=False, squash_output=False),
+    dict(full_std=False, use_expln=False, squash_output=False),
+    dict(full_std=True, use_expln=True, squash_output=False),
+    dict(full_std=False, use_expln=True, squash_output=True),
+    dict(full_std=True, use_expln=False, squash_output=True, learn_features=True),
+]
+
+
+def _pair(config: dict, seed: int):
+    """Our distribution and SB3's, with the same random parameters and inputs."""
+    rng = np.random.default_rng(seed)
+    ours = StateDependentNoiseDistribution(ACTION_DIM, **config)
+    theirs = sb3_distributions.StateDependentNoiseDistribution(ACTION_DIM, **config)
+    _, log_std = ours.proba_distribution_net(latent_dim=LATENT, log_std_init=-1.0)
+    _, th_log_std = theirs.proba_distribution_net(latent_dim=LATENT, log_std_init=-1.0)
+    # Values on both sides of 0 exercise both branches of expln.
+    log_std_np = rng.uniform(-1.5, 1.5, size=log_std.shape).astype(np.float32)
+    assert th_log_std.shape == tuple(log_std.shape)
+    mean = rng.normal(size=(BATCH, ACTION_DIM)).astype(np.float32)
+    latent = rng.normal(size=(BATCH, LATENT)).astype(np.float32)
+    dist = ours.proba_distribution(mx.array(mean), mx.array(log_std_np), mx.array(latent))
+    th_dist = theirs.proba_distribution(th.tensor(mean), th.tensor(log_std_np), th.tensor(latent))
+    return dist, th_dist, log_std_np, rng
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_log_prob_and_entropy_match_sb3(config):
+    dist, th_dist, _, rng = _pair(config, seed=0)
+    if config["squash_output"]:
+        actions = rng.uniform(-0.99, 0.99, size=(BATCH, ACTION_DIM)).astype(np.float32)
+    else:
+        actions = rng.normal(size=(BATCH, ACTION_DIM)).astype(np.float32) * 2
+    np.testing.assert_allclose(
+        np.array(dist.log_prob(mx.array(actions))), th_dist.log_prob(th.tensor(actions)).numpy(), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(np.array(dist.stddev), th_dist.distribution.stddev.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(np.array(dist.mode()), th_dist.mode().numpy(), rtol=1e-6)
+    if config["squash_output"]:
+        assert dist.entropy() is None and th_dist.entropy() is None
+    else:
+        np.testing.assert_allclose(np.array(dist.entropy()), th_dist.entropy().numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_std_and_noise_match_sb3(config):
+    dist, th_dist, log_std_np, rng = _pair(config, seed=1)
+    np.testing.assert_allclose(
+        np.array(dist.get_std(mx.array(log_std_np))), th_dist.get_std(th.tensor(log_std_np)).numpy(), rtol=1e-6
+    )
+    # The same exploration matrices give the same noise and actions: one matrix per env for a batch of n_envs rows,
+    # the shared matrix for a single row.
+    matrices = rng.normal(size=(BATCH, LATENT, ACTION_DIM)).astype(np.float32)
+    shared = rng.normal(size=(LATENT, ACTION_DIM)).astype(np.float32)
+    dist.exploration_state.update(exploration_mat=mx.array(shared), exploration_matrices=mx.array(matrices))
+    th_dist.exploration_mat, th_dist.exploration_matrices = th.tensor(shared), th.tensor(matrices)
+    latent = rng.normal(size=(BATCH, LATENT)).astype(np.float32)
+    np.testing.assert_allclose(
+        np.array(dist.get_noise(mx.array(latent))), th_dist.get_noise(th.tensor(latent)).numpy(), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        np.array(dist.get_noise(mx.array(latent[:1]))), th_dist.get_noise(th.tensor(latent[:1])).numpy(), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(np.array(dist.sample()), th_dist.sample().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_kl_matches_sb3():
+    config = dict(full_std=True, use_expln=False, squash_output=False)
+    p, th_p, _, _ = _pair(config, seed=2)
+    q, th_q, _, _ = _pair(config, seed=3)
+    expected = sb3_distributions.kl_divergence(th_p, th_q).numpy()
+    np.testing.assert_allclose(np.array(kl_divergence(p, q)), expected, rtol=1e-5, atol=1e-6)
