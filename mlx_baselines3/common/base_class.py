@@ -303,6 +303,8 @@ class BaseAlgorithm(ABC):
             "_episode_storage",
             "_logger",
             "_custom_logger",
+            # Compiled update steps are rebuilt by _setup_model() on load.
+            "_train_step",
         ]
 
     def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:
