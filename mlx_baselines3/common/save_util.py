@@ -377,6 +377,10 @@ def load_from_zip_file(
             # BadZipFile, or whatever a truncated or damaged central directory makes zipfile raise.
             raise ValueError(f"Error: the file {load_path} wasn't a zip-file or is corrupt ({type(e).__name__}: {e})") from e
         with archive:
+            # A truncated model file can still end with the directory of a .pth archive stored inside it, which
+            # zipfile then takes for the whole file (as data prepended to an archive): its members do not start at 0.
+            if any(info.header_offset > 0 for info in archive.infolist()[:1]):
+                raise ValueError(f"Error: the file {load_path} is truncated or corrupt (its zip directory is not its own)")
             namelist = archive.namelist()
             if print_system_info:
                 if "system_info.txt" in namelist:
@@ -800,19 +804,26 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
             f"The saved optimizer state covers {len(group['params'])} parameters, but this {type(optimizer).__name__} "
             f"updates {len(entries)}: the file was saved for a different network."
         )
-    if any(_state_at(optimizer.state, entry.path) is None for entry in entries):
-        optimizer.init(params.trainable_parameters() if isinstance(params, nn.Module) else params)
-    layout.apply_group(optimizer, group)
-    step = 0.0
-    for torch_index, entry in zip(group["params"], entries, strict=True):
-        parameter_state = _state_at(optimizer.state, entry.path)
-        saved = state_dict["state"].get(torch_index) or {}
+    saved_states = [state_dict["state"].get(torch_index) or {} for torch_index in group["params"]]
+    for entry, saved in zip(entries, saved_states, strict=True):
         missing = [torch_key for _, torch_key in layout.state_keys if torch_key not in saved]
         if saved and (missing or (layout.has_step and "step" not in saved)):
             raise ValueError(
                 f"The saved optimizer state of parameter {entry.key} has keys {sorted(saved)}, not those of torch's "
                 f"{layout.torch_name}: the file was saved with another optimizer class."
             )
+    try:
+        layout.apply_group(optimizer, group)
+    except KeyError as e:
+        raise ValueError(
+            f"The saved optimizer hyperparameters {sorted(group)} lack {e} of torch's {layout.torch_name}: the file was "
+            "saved with another optimizer class."
+        ) from e
+    if any(_state_at(optimizer.state, entry.path) is None for entry in entries):
+        optimizer.init(params.trainable_parameters() if isinstance(params, nn.Module) else params)
+    step = 0.0
+    for entry, saved in zip(entries, saved_states, strict=True):
+        parameter_state = _state_at(optimizer.state, entry.path)
         parameter = entry.container[entry.name]
         for mlx_key, torch_key in layout.state_keys:
             if saved.get(torch_key) is None:
