@@ -30,7 +30,7 @@ for _ in range(25):
     mx.eval(a @ b)
     times.append(time.perf_counter() - start)
 maps = open("/proc/self/maps").read()
-print(json.dumps({"loaded": _openblas.loaded_path, "mapped": "openblas" in maps, "seconds": statistics.median(times)}))
+print(json.dumps({"loaded": _openblas.loaded_path, "mapped": "ngsolve_openblas" in maps, "seconds": statistics.median(times)}))
 """
 
 
