@@ -4,11 +4,15 @@ policy outputs from the same weights."""
 import mlx.core as mx
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 from mlx_baselines3.common.distributions import StateDependentNoiseDistribution, kl_divergence
+from mlx_baselines3.common.policies import ActorCriticPolicy
+from mlx_baselines3.common.save_util import load_module_state_dict
 
 th = pytest.importorskip("torch")
 sb3_distributions = pytest.importorskip("stable_baselines3.common.distributions")
+sb3_policies = pytest.importorskip("stable_baselines3.common.policies")
 
 BATCH, LATENT, ACTION_DIM = 6, 5, 3
 CONFIGS = [
@@ -83,3 +87,44 @@ def test_kl_matches_sb3():
     q, th_q, _, _ = _pair(config, seed=3)
     expected = sb3_distributions.kl_divergence(th_p, th_q).numpy()
     np.testing.assert_allclose(np.array(kl_divergence(p, q)), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("squash_output", [False, True])
+def test_policy_outputs_match_sb3(squash_output):
+    obs_space, action_space = spaces.Box(-5, 5, (4,), dtype=np.float32), spaces.Box(-2, 2, (2,), dtype=np.float32)
+    kwargs = dict(use_sde=True, net_arch=[16], log_std_init=-1.0, squash_output=squash_output, full_std=not squash_output)
+    th.manual_seed(0)
+    theirs = sb3_policies.ActorCriticPolicy(obs_space, action_space, lambda _: 1e-3, **kwargs)
+    ours = ActorCriticPolicy(obs_space, action_space, lambda _: 1e-3, **kwargs)
+    state = {key: value.detach().numpy() for key, value in theirs.state_dict().items()}
+    state["log_std"] = np.random.default_rng(0).uniform(-1, 0, size=state["log_std"].shape).astype(np.float32)
+    load_module_state_dict(ours, state)
+    theirs.load_state_dict({key: th.as_tensor(value) for key, value in state.items()})
+
+    rng = np.random.default_rng(1)
+    obs = rng.uniform(-5, 5, size=(BATCH, 4)).astype(np.float32)
+    actions = rng.uniform(-0.9, 0.9, size=(BATCH, 2)).astype(np.float32)
+    with th.no_grad():
+        th_values, th_log_prob, th_entropy = theirs.evaluate_actions(th.as_tensor(obs), th.as_tensor(actions))
+    values, log_prob, entropy = ours.evaluate_actions(mx.array(obs), mx.array(actions))
+    np.testing.assert_allclose(np.array(values), th_values.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(log_prob), th_log_prob.numpy(), rtol=1e-5, atol=1e-5)
+    if squash_output:
+        assert entropy is None and th_entropy is None
+    else:
+        np.testing.assert_allclose(np.array(entropy), th_entropy.numpy(), rtol=1e-5, atol=1e-5)
+
+    # Same exploration matrices (one per env) -> same sampled actions, values and log-probabilities.
+    ours.reset_noise(BATCH)
+    theirs.action_dist.exploration_mat = th.as_tensor(np.array(ours.action_dist.exploration_mat))
+    theirs.action_dist.exploration_matrices = th.as_tensor(np.array(ours.action_dist.exploration_matrices))
+    with th.no_grad():
+        th_actions, th_values, th_log_prob = theirs(th.as_tensor(obs))
+    sampled, values, log_prob = ours.act(mx.array(obs))
+    np.testing.assert_allclose(np.array(sampled), th_actions.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(values), th_values.numpy().ravel(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.array(log_prob), th_log_prob.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(ours.predict(obs)[0], theirs.predict(obs)[0], rtol=1e-5, atol=1e-5)

@@ -496,10 +496,11 @@ class StateDependentNoiseDistribution(Distribution):
         """
         if self.use_expln:
             # expln(x) = exp(x) for x <= 0 and log(1 + x) + 1 above: positive, and slow to grow (gSDE paper).
-            # log1p gets a clamped input so that its unused branch cannot produce NaN gradients.
-            below = mx.exp(mx.minimum(log_std, 0.0))
-            above = mx.log1p(mx.maximum(log_std, 0.0) + self.epsilon) + 1.0
-            std = mx.where(log_std <= 0, below, above)
+            # Each branch only sees the inputs it is used for, so that the unused one cannot produce NaN gradients.
+            below_threshold = log_std <= 0
+            below = mx.exp(mx.where(below_threshold, log_std, 0.0))
+            above = mx.log1p(mx.where(below_threshold, 0.0, log_std) + self.epsilon) + 1.0
+            std = mx.where(below_threshold, below, above)
         else:
             std = mx.exp(log_std)
         if self.full_std:
