@@ -1,4 +1,4 @@
-"""Base class of the off-policy algorithms (DQN, SAC, TD3, DDPG): experience collection into a replay buffer, the learn loop."""
+"""Base class of the off-policy algorithms (DQN, SAC, TD3, DDPG): experience collection into a replay buffer, learn loop."""
 
 import io
 import os
@@ -287,7 +287,11 @@ class OffPolicyAlgorithm(BaseAlgorithm):
 
         if self.env is None:
             raise ValueError("You must set the environment before calling learn()")
-        if self.action_noise is not None and self.env.num_envs > 1 and not isinstance(self.action_noise, VectorizedActionNoise):
+        if (
+            self.action_noise is not None
+            and self.env.num_envs > 1
+            and not isinstance(self.action_noise, VectorizedActionNoise)
+        ):
             self.action_noise = VectorizedActionNoise(self.action_noise, self.env.num_envs)
 
         return super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
@@ -312,7 +316,9 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         :param progress_bar: show a progress bar (needs tqdm and rich)
         :return: the trained model
         """
-        total_timesteps, callback = self._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
         if self.learning_starts >= total_timesteps and self.gradient_steps != 0:
             warnings.warn(
                 f"learning_starts={self.learning_starts} is not smaller than the training budget "
@@ -355,9 +361,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         """
         raise NotImplementedError()
 
-    def _replay_batches(
-        self, gradient_steps: int, batch_size: int
-    ) -> Iterator[ReplayBufferSamples | DictReplayBufferSamples]:
+    def _replay_batches(self, gradient_steps: int, batch_size: int) -> Iterator[ReplayBufferSamples | DictReplayBufferSamples]:
         """
         The minibatches of one ``train()`` call. The replay data of many gradient steps is sampled at once (one
         NumPy gather and one conversion to MLX) and sliced per step, which costs far less than one sampling per step.

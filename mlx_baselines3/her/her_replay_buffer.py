@@ -74,7 +74,8 @@ class HerReplayBuffer(DictReplayBuffer):
         if isinstance(goal_selection_strategy, str):
             if goal_selection_strategy.lower() not in KEY_TO_GOAL_STRATEGY:
                 raise ValueError(
-                    f"Invalid goal selection strategy '{goal_selection_strategy}', please use one of {list(KEY_TO_GOAL_STRATEGY)}"
+                    f"Invalid goal selection strategy '{goal_selection_strategy}', "
+                    f"please use one of {list(KEY_TO_GOAL_STRATEGY)}"
                 )
             goal_selection_strategy = KEY_TO_GOAL_STRATEGY[goal_selection_strategy.lower()]
         if not isinstance(goal_selection_strategy, GoalSelectionStrategy):
@@ -240,7 +241,9 @@ class HerReplayBuffer(DictReplayBuffer):
         :return: the rewards for the new goals
         """
         if self.env is None:
-            raise ValueError("You must initialize HerReplayBuffer with a VecEnv so it can compute rewards for virtual transitions")
+            raise ValueError(
+                "You must initialize HerReplayBuffer with a VecEnv so it can compute rewards for virtual transitions"
+            )
         if self.copy_info_dict:
             infos = copy.deepcopy(self.infos[batch_inds, env_indices])
         else:
