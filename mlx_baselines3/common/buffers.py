@@ -454,6 +454,14 @@ class ReplayBuffer(BaseBuffer):
             nbytes += self.observations.nbytes
         return nbytes
 
+    def __getstate__(self) -> dict[str, Any]:
+        """:return: the state to pickle, with the device as a name, so that the file loads without MLX objects (and in SB3)"""
+        state = self.__dict__.copy()
+        device = state.get("device")
+        if isinstance(device, (mx.Device, mx.DeviceType)):
+            state["device"] = "cpu" if device in (mx.cpu, mx.Device(mx.cpu)) else "gpu"
+        return state
+
     @staticmethod
     def _maybe_cast_dtype(dtype: Any) -> Any:
         """

@@ -1,11 +1,8 @@
 """Base class of the off-policy algorithms (DQN, SAC, TD3, DDPG): experience collection into a replay buffer, learn loop."""
 
 import io
-import os
 import pathlib
-import pickle
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -20,6 +17,7 @@ from mlx_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, R
 from mlx_baselines3.common.callbacks import BaseCallback
 from mlx_baselines3.common.noise import ActionNoise, VectorizedActionNoise
 from mlx_baselines3.common.policies import BasePolicy
+from mlx_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from mlx_baselines3.common.type_aliases import (
     DictReplayBufferSamples,
     GymEnv,
@@ -221,7 +219,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         """
         if self.replay_buffer is None:
             raise ValueError("The replay buffer is not defined")
-        _save_to_pkl(path, self.replay_buffer, self.verbose)
+        save_to_pkl(path, self.replay_buffer, self.verbose)
 
     def load_replay_buffer(
         self,
@@ -241,7 +239,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         :param trusted: allow any class in the file (a plain, unsafe ``pickle.load``), e.g. for a custom buffer class;
             only for files you trust
         """
-        replay_buffer = _load_from_pkl(path, self.verbose, trusted=trusted)
+        replay_buffer = load_from_pkl(path, self.verbose, trusted=trusted)
         if not isinstance(replay_buffer, ReplayBuffer):
             raise TypeError(f"The replay buffer must inherit from ReplayBuffer class, got {type(replay_buffer).__name__}")
         # Buffers saved before timeout handling existed (SB3 < 2.1): keep their behaviour.
@@ -589,151 +587,3 @@ def _slice_samples(
         return value[start:stop]
 
     return type(data)(*(take(value) for value in data))
-
-
-def _open_path(path: str | pathlib.Path, mode: str, suffix: str = "pkl") -> pathlib.Path:
-    """
-    SB3's path rules for pickles: a suffix is added to a path without one when writing; when reading, the path is
-    tried as given, then with the suffix.
-
-    :param path: the path
-    :param mode: ``"w"`` or ``"r"``
-    :param suffix: the suffix, without its dot
-    :return: the path to open
-    """
-    path = pathlib.Path(path)
-    if mode == "w":
-        if path.suffix == "":
-            path = path.with_suffix(f".{suffix}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path
-    if not path.exists() and path.suffix == "" and path.with_suffix(f".{suffix}").exists():
-        return path.with_suffix(f".{suffix}")
-    if not path.exists():
-        raise FileNotFoundError(f"No such file: '{path}' (nor '{path.with_suffix(f'.{suffix}')}')")
-    return path
-
-
-def _save_to_pkl(path: str | pathlib.Path | io.BufferedIOBase, obj: Any, verbose: int = 0) -> None:
-    """
-    Pickle an object (protocol 5) to a file; a path is written atomically (a temporary file then a rename).
-
-    :param path: the path or an open binary file
-    :param obj: the object
-    :param verbose: print where it is saved
-    """
-    if not isinstance(path, (str, pathlib.Path)):
-        pickle.dump(obj, path, protocol=pickle.HIGHEST_PROTOCOL)
-        return
-    target = _open_path(path, "w")
-    if verbose >= 2:
-        print(f"Saving to {target}")
-    file_descriptor, tmp_path = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(file_descriptor, "wb") as file_handler:
-            pickle.dump(obj, file_handler, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp_path, target)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
-
-
-def _load_from_pkl(path: str | pathlib.Path | io.BufferedIOBase, verbose: int = 0, trusted: bool = False) -> Any:
-    """
-    Load a pickle written by ``_save_to_pkl`` (or by SB3's ``save_to_pkl``), refusing classes that a replay buffer
-    file does not contain unless ``trusted``.
-
-    :param path: the path or an open binary file
-    :param verbose: print where it is loaded from
-    :param trusted: use a plain (unsafe) ``pickle.load``
-    :return: the object
-    """
-
-    def load(file_handler: Any) -> Any:
-        try:
-            return pickle.load(file_handler) if trusted else _ReplayBufferUnpickler(file_handler).load()
-        except (EOFError, pickle.UnpicklingError) as error:
-            if isinstance(error, pickle.UnpicklingError) and str(error).startswith("Refusing"):
-                raise
-            raise ValueError(f"The replay buffer file is corrupt or truncated ({error})") from error
-
-    if not isinstance(path, (str, pathlib.Path)):
-        return load(path)
-    source = _open_path(path, "r")
-    if verbose >= 2:
-        print(f"Loading from {source}")
-    with open(source, "rb") as file_handler:
-        return load(file_handler)
-
-
-def _torch_device_stand_in(*args: Any) -> str:
-    # SB3's buffers pickle their torch.device; the loaded buffer's device is replaced anyway.
-    return str(args[0]) if args else "cpu"
-
-
-_SAFE_GLOBALS = {
-    ("builtins", "object"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "complex"),
-    ("builtins", "slice"),
-    ("builtins", "range"),
-    ("builtins", "bytearray"),
-    ("collections", "OrderedDict"),
-    ("copyreg", "_reconstructor"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("numpy.random.bit_generator", "SeedSequence"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random._pcg64", "PCG64DXSM"),
-    ("numpy.random._mt19937", "MT19937"),
-    ("numpy.random._philox", "Philox"),
-    ("numpy.random._sfc64", "SFC64"),
-}
-
-
-class _ReplayBufferUnpickler(pickle.Unpickler):
-    """Unpickler that rebuilds only what a replay buffer file holds; SB3's class paths map to this library's classes."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        from mlx_baselines3.common import buffers
-        from mlx_baselines3.her import goal_selection_strategy, her_replay_buffer
-
-        if module == "torch" and name == "device":
-            return _torch_device_stand_in
-        for prefix in ("stable_baselines3.", "mlx_baselines3."):
-            if not module.startswith(prefix):
-                continue
-            short_module = module[len(prefix) :]
-            ours = {
-                "common.buffers": buffers,
-                "her.her_replay_buffer": her_replay_buffer,
-                "her.goal_selection_strategy": goal_selection_strategy,
-                "her": her_replay_buffer,
-            }.get(short_module)
-            found = getattr(ours, name, None) if ours is not None else None
-            if isinstance(found, type) and (
-                issubclass(found, buffers.BaseBuffer) or found is goal_selection_strategy.GoalSelectionStrategy
-            ):
-                return found
-        if (module, name) in _SAFE_GLOBALS or module == "numpy.dtypes":
-            return super().find_class(module, name)
-        if module.startswith("gymnasium.spaces."):
-            found = super().find_class(module, name)
-            if isinstance(found, type) and issubclass(found, spaces.Space):
-                return found
-        raise pickle.UnpicklingError(
-            f"Refusing to load '{module}.{name}' from a replay buffer file: only this library's replay buffers, "
-            "gymnasium spaces and NumPy objects are allowed. If you trust this file, load it with "
-            "load_replay_buffer(path, trusted=True)."
-        )

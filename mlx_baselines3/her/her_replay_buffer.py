@@ -99,7 +99,7 @@ class HerReplayBuffer(DictReplayBuffer):
 
     def __getstate__(self) -> dict[str, Any]:
         """:return: the state to pickle, without the environment (often not picklable)"""
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         del state["env"]
         return state
 
