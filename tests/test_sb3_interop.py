@@ -71,9 +71,7 @@ def test_sb3_file_loads_in_mlx_and_training_continues(sb3_files, algo, env_id):
     ours = ours_cls.load(sb3_files[(algo, env_id)], env=gym.make(env_id))
     obs = _observations(env_id)
     _assert_same_actions(ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], env_id)
-    _assert_same_optimizer_state(
-        optimizer_state_dict(ours.policy.optimizer, ours.policy), theirs.policy.optimizer.state_dict()
-    )
+    _assert_same_optimizer_state(ours, theirs)
     assert ours.num_timesteps == theirs.num_timesteps == 32
     steps = int(ours.policy.optimizer.state["step"])
     ours.learn(32, reset_num_timesteps=False)
@@ -92,9 +90,7 @@ def test_mlx_file_loads_in_sb3_and_training_continues(sb3_files, tmp_path, algo,
     theirs = sb3_cls.load(tmp_path / "ours.zip", env=gym.make(env_id))
     obs = _observations(env_id)
     _assert_same_actions(ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], env_id)
-    _assert_same_optimizer_state(
-        optimizer_state_dict(ours.policy.optimizer, ours.policy), theirs.policy.optimizer.state_dict()
-    )
+    _assert_same_optimizer_state(ours, theirs)
     steps = theirs.policy.optimizer.state_dict()["state"][0]["step"].item()
     theirs.learn(32, reset_num_timesteps=False)
     assert theirs.num_timesteps == 64 and theirs.policy.optimizer.state_dict()["state"][0]["step"].item() > steps

@@ -17,6 +17,7 @@ import importlib
 import io
 import math
 import pickle
+import pickletools
 import struct
 import sys
 import zipfile
@@ -286,7 +287,16 @@ def loads(data: bytes, trusted: bool = False) -> Any:
     :param trusted: allow every global (unsafe: only for files you trust)
     :return: the object
     """
+    _check_lengths(data)
     return RestrictedUnpickler(io.BytesIO(data), trusted=trusted).load()
+
+
+def _check_lengths(data: bytes) -> None:
+    # CPython's unpickler allocates a bytes/bytearray object of the length a pickle declares before reading it; a
+    # damaged length would allocate gigabytes. pickletools reads each argument without allocating it first and fails
+    # on one longer than the data.
+    for _ in pickletools.genops(data):
+        pass
 
 
 class _TorchGlobal:
@@ -631,6 +641,7 @@ def load(file: BinaryIO | bytes, trusted: bool = False, map_tensor: Callable[[np
 
             big_endian = f"{prefix}/byteorder" in names and read_record("byteorder") == b"big"
             pickled = read_record("data.pkl")
+            _check_lengths(pickled)
             return _TorchUnpickler(io.BytesIO(pickled), read_record, big_endian, trusted, map_tensor).load()
     except UnsafePickleError:
         raise
