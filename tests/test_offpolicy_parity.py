@@ -1,0 +1,160 @@
+"""
+Gradient steps of SAC, TD3 and DDPG against Stable-Baselines3: from identical weights, minibatches and noise, the new
+weights (actor, critics, targets, entropy coefficient) and the logged losses agree within 1e-5.
+"""
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+from mlx_baselines3 import DDPG, SAC, TD3
+from mlx_baselines3.common.logger import configure as mlx_configure
+from mlx_baselines3.common.type_aliases import ReplayBufferSamples
+
+th = pytest.importorskip("torch")
+sb3 = pytest.importorskip("stable_baselines3")
+from stable_baselines3.common.logger import configure as sb3_configure  # noqa: E402
+from stable_baselines3.common.type_aliases import ReplayBufferSamples as TorchReplayBufferSamples  # noqa: E402
+
+BATCH_SIZE = 32
+NET_ARCH = [32, 32]
+ATOL = 1e-5
+
+
+def sb3_name(mlx_name: str) -> str:
+    # nn.Sequential numbers its children directly in torch, under ``layers`` in MLX.
+    return mlx_name.replace(".layers.", ".")
+
+
+def copy_weights_to_sb3(model, sb3_model) -> None:
+    state_dict = {sb3_name(name): th.tensor(np.array(value)) for name, value in tree_flatten(model.policy.parameters())}
+    missing, unexpected = sb3_model.policy.load_state_dict(state_dict, strict=True)
+    assert not missing and not unexpected
+
+
+def assert_same_weights(model, sb3_model) -> None:
+    sb3_state = sb3_model.policy.state_dict()
+    flat = tree_flatten(model.policy.parameters())
+    assert len(flat) == len(sb3_state)
+    for name, value in flat:
+        np.testing.assert_allclose(np.array(value), sb3_state[sb3_name(name)].numpy(), atol=ATOL, rtol=0, err_msg=name)
+
+
+def make_batches(n_batches: int, obs_dim: int, action_dim: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [
+        dict(
+            observations=rng.normal(size=(BATCH_SIZE, obs_dim)).astype(np.float32),
+            actions=rng.uniform(-1, 1, size=(BATCH_SIZE, action_dim)).astype(np.float32),
+            next_observations=rng.normal(size=(BATCH_SIZE, obs_dim)).astype(np.float32),
+            dones=(rng.uniform(size=(BATCH_SIZE, 1)) < 0.2).astype(np.float32),
+            rewards=rng.normal(size=(BATCH_SIZE, 1)).astype(np.float32),
+        )
+        for _ in range(n_batches)
+    ]
+
+
+def feed_batches(model, sb3_model, batches: list[dict[str, np.ndarray]]) -> None:
+    """Replace the replay sampling of both models by the given minibatches, in order."""
+    mlx_batches = [ReplayBufferSamples(**{k: mx.array(v) for k, v in batch.items()}) for batch in batches]
+    model._replay_batches = lambda gradient_steps, batch_size: iter(mlx_batches[:gradient_steps])
+    torch_batches = iter([TorchReplayBufferSamples(**{k: th.tensor(v) for k, v in batch.items()}) for batch in batches])
+    sb3_model.replay_buffer.sample = lambda batch_size, env=None: next(torch_batches)
+
+
+def set_quiet_loggers(model, sb3_model) -> None:
+    model.set_logger(mlx_configure(None, [""]))
+    sb3_model.set_logger(sb3_configure(None, [""]))
+
+
+def assert_same_logs(model, sb3_model, keys: list[str]) -> None:
+    for key in keys:
+        np.testing.assert_allclose(
+            model.logger.name_to_value[key], sb3_model.logger.name_to_value[key], rtol=1e-5, atol=1e-6, err_msg=key
+        )
+
+
+@pytest.mark.parametrize(
+    "ent_coef, target_update_interval, gradient_steps, use_sde",
+    [("auto", 1, 2, False), ("auto_0.1", 2, 3, False), (0.05, 1, 1, False), ("auto", 1, 2, True)],
+)
+def test_sac_update(monkeypatch, ent_coef, target_update_interval, gradient_steps, use_sde):
+    kwargs = dict(
+        use_sde=use_sde,
+        batch_size=BATCH_SIZE,
+        ent_coef=ent_coef,
+        target_update_interval=target_update_interval,
+        learning_rate=1e-3,
+        tau=0.05,
+        policy_kwargs=dict(net_arch=NET_ARCH),
+        seed=0,
+    )
+    model = SAC("MlpPolicy", "Pendulum-v1", **kwargs)
+    sb3_model = sb3.SAC("MlpPolicy", "Pendulum-v1", **kwargs)
+    copy_weights_to_sb3(model, sb3_model)
+    if model.log_ent_coef is not None:
+        np.testing.assert_allclose(np.array(model.log_ent_coef), sb3_model.log_ent_coef.detach().numpy(), atol=1e-7)
+    set_quiet_loggers(model, sb3_model)
+    batches = make_batches(gradient_steps, obs_dim=3, action_dim=1)
+    feed_batches(model, sb3_model, batches)
+
+    if use_sde:
+        # The weights of the exploration matrix drawn by SB3's reset_noise() at each step (its second draw, of the
+        # per-environment matrices, is not used by the update).
+        noise = np.random.default_rng(1).normal(size=(gradient_steps, NET_ARCH[-1], 1)).astype(np.float32)
+        torch_noise = iter(th.tensor(noise))
+
+        def rsample(self, sample_shape=()):
+            eps = next(torch_noise) if len(sample_shape) == 0 else th.zeros(*sample_shape, *self.loc.shape)
+            return self.loc + self.scale * eps
+    else:
+        # The same standard normal noise for the reparameterized actions: per step, first for the observations,
+        # then for the next observations (SB3's order of sampling).
+        noise = np.random.default_rng(1).normal(size=(gradient_steps, 2, BATCH_SIZE, 1)).astype(np.float32)
+        torch_noise = iter(th.tensor(noise.reshape(-1, BATCH_SIZE, 1)))
+
+        def rsample(self, sample_shape=()):
+            return self.loc + self.scale * next(torch_noise)
+
+    monkeypatch.setattr(th.distributions.Normal, "rsample", rsample)
+    monkeypatch.setattr(mx.random, "normal", lambda shape, *args, **kwargs: mx.array(noise).reshape(shape))
+
+    model.train(gradient_steps=gradient_steps, batch_size=BATCH_SIZE)
+    sb3_model.train(gradient_steps=gradient_steps, batch_size=BATCH_SIZE)
+
+    assert_same_weights(model, sb3_model)
+    keys = ["train/critic_loss", "train/actor_loss", "train/ent_coef"]
+    if isinstance(ent_coef, str):
+        np.testing.assert_allclose(np.array(model.log_ent_coef), sb3_model.log_ent_coef.detach().numpy(), atol=ATOL)
+        keys.append("train/ent_coef_loss")
+    assert_same_logs(model, sb3_model, keys)
+    assert model.logger.name_to_value["train/n_updates"] == gradient_steps
+
+
+@pytest.mark.parametrize("algo", ["TD3", "DDPG"])
+def test_td3_ddpg_update(monkeypatch, algo):
+    gradient_steps = 3
+    kwargs = dict(batch_size=BATCH_SIZE, learning_rate=1e-3, tau=0.05, policy_kwargs=dict(net_arch=NET_ARCH), seed=0)
+    model = {"TD3": TD3, "DDPG": DDPG}[algo]("MlpPolicy", "Pendulum-v1", **kwargs)
+    sb3_model = getattr(sb3, algo)("MlpPolicy", "Pendulum-v1", **kwargs)
+    copy_weights_to_sb3(model, sb3_model)
+    set_quiet_loggers(model, sb3_model)
+    feed_batches(model, sb3_model, make_batches(gradient_steps, obs_dim=3, action_dim=1))
+
+    # The same target smoothing noise; SB3 draws it with Tensor.normal_(0, target_policy_noise).
+    noise = np.random.default_rng(1).normal(size=(gradient_steps, BATCH_SIZE, 1)).astype(np.float32)
+    torch_noise = iter(th.tensor(noise))
+
+    def normal_(tensor, mean=0.0, std=1.0, generator=None):
+        return tensor.copy_(mean + std * next(torch_noise))
+
+    monkeypatch.setattr(th.Tensor, "normal_", normal_)
+    monkeypatch.setattr(mx.random, "normal", lambda shape, *args, **kwargs: mx.array(noise).reshape(shape))
+
+    model.train(gradient_steps=gradient_steps, batch_size=BATCH_SIZE)
+    sb3_model.train(gradient_steps=gradient_steps, batch_size=BATCH_SIZE)
+
+    assert_same_weights(model, sb3_model)
+    assert_same_logs(model, sb3_model, ["train/critic_loss", "train/actor_loss"])
+    assert model._n_updates == sb3_model._n_updates == gradient_steps
