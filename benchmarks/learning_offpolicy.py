@@ -1,0 +1,154 @@
+"""
+Learning checks for the off-policy algorithms, run side by side with SB3 when it is installed.
+
+    python benchmarks/learning_offpolicy.py --task dqn_cartpole --seeds 0 1 2
+    python benchmarks/learning_offpolicy.py --task her_bitflipping --n-bits 8 --libs mlx sb3 --seeds 0 1 2
+
+Each run trains with the task's hyperparameters, then evaluates the deterministic policy on a separately seeded
+environment: the mean reward over 10 episodes, and for goal-conditioned tasks the success rate over 50 episodes.
+It prints one line per run and the mean per library.
+"""
+
+import argparse
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Task:
+    """A learning check: the algorithm, its environment, budget and hyperparameters."""
+
+    algo: str
+    env_id: str
+    timesteps: int
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    policy: str = "MlpPolicy"
+    n_envs: int = 1
+    # Goal-conditioned: trained on BitFlippingEnv with HerReplayBuffer, evaluated by success rate.
+    her: bool = False
+
+
+TASKS = {
+    # RL Zoo hyperparameters (hyperparams/dqn.yml, CartPole-v1) and budget.
+    "dqn_cartpole": Task(
+        "DQN",
+        "CartPole-v1",
+        timesteps=50_000,
+        kwargs=dict(
+            learning_rate=2.3e-3,
+            batch_size=64,
+            buffer_size=100_000,
+            learning_starts=1000,
+            gamma=0.99,
+            target_update_interval=10,
+            train_freq=256,
+            gradient_steps=128,
+            exploration_fraction=0.16,
+            exploration_final_eps=0.04,
+            policy_kwargs=dict(net_arch=[256, 256]),
+        ),
+    ),
+    # Bit flipping (Andrychowicz et al., 2017): episodes of n_bits steps, reward -1 until all bits match the goal.
+    # Without HER, random exploration almost never reaches the goal for n_bits >= 8.
+    "her_bitflipping": Task(
+        "DQN",
+        "BitFlippingEnv",
+        timesteps=15_000,
+        policy="MultiInputPolicy",
+        her=True,
+        kwargs=dict(
+            replay_buffer_kwargs=dict(n_sampled_goal=4, goal_selection_strategy="future"),
+            learning_rate=1e-3,
+            batch_size=128,
+            buffer_size=100_000,
+            gamma=0.95,
+            train_freq=1,
+            gradient_steps=1,
+            target_update_interval=200,
+            exploration_fraction=0.1,
+            exploration_final_eps=0.02,
+            policy_kwargs=dict(net_arch=[128, 128]),
+        ),
+    ),
+}
+
+
+def _make_env(package: Any, task: Task, n_bits: int, n_envs: int, seed: int) -> Any:
+    env_util = importlib.import_module(f"{package.__name__}.common.env_util")
+    if task.her:
+        envs = importlib.import_module(f"{package.__name__}.common.envs")
+        return env_util.make_vec_env(
+            envs.BitFlippingEnv, n_envs=n_envs, seed=seed, env_kwargs=dict(n_bits=n_bits, continuous=False, max_steps=n_bits)
+        )
+    return env_util.make_vec_env(task.env_id, n_envs=n_envs, seed=seed)
+
+
+def _success_rate(model: Any, env: Any, n_episodes: int) -> float:
+    successes = []
+    obs = env.reset()
+    while len(successes) < n_episodes:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, dones, infos = env.step(action)
+        successes.extend(info.get("is_success", False) for info, done in zip(infos, dones, strict=True) if done)
+    return float(np.mean(successes[:n_episodes]))
+
+
+def run(lib: str, task_name: str, seed: int, timesteps: int | None, n_bits: int) -> tuple[float, float | None, float]:
+    """
+    :return: the mean evaluation reward, the success rate (goal-conditioned tasks, else None) and the training time
+    """
+    package = importlib.import_module("mlx_baselines3" if lib == "mlx" else "stable_baselines3")
+    evaluation = importlib.import_module(f"{package.__name__}.common.evaluation")
+    task = TASKS[task_name]
+    kwargs = dict(task.kwargs)
+    if lib == "sb3":
+        kwargs["device"] = "cpu"
+    if task.her:
+        kwargs["replay_buffer_class"] = package.HerReplayBuffer
+        # Warm-up: a few whole episodes before sampling.
+        kwargs["learning_starts"] = 20 * n_bits
+    env = _make_env(package, task, n_bits, task.n_envs, seed)
+    model = getattr(package, task.algo)(task.policy, env, seed=seed, **kwargs)
+    start = time.perf_counter()
+    model.learn(timesteps or task.timesteps)
+    elapsed = time.perf_counter() - start
+    eval_env = _make_env(package, task, n_bits, 1, seed + 1000)
+    mean_reward, _ = evaluation.evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
+    success_rate = _success_rate(model, eval_env, 50) if task.her else None
+    return float(mean_reward), success_rate, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--libs", nargs="+", default=["mlx"], choices=["mlx", "sb3"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--timesteps", type=int, default=None, help="override the task's budget")
+    parser.add_argument("--n-bits", type=int, default=8, help="bit flipping size (goal-conditioned tasks)")
+    args = parser.parse_args()
+    if "sb3" in args.libs:
+        import torch
+
+        torch.set_num_threads(1)
+    label = f"{args.task}(n_bits={args.n_bits})" if TASKS[args.task].her else args.task
+    results: dict[str, list[tuple[float, float | None]]] = {lib: [] for lib in args.libs}
+    for seed in args.seeds:
+        for lib in args.libs:
+            mean_reward, success_rate, elapsed = run(lib, args.task, seed, args.timesteps, args.n_bits)
+            results[lib].append((mean_reward, success_rate))
+            success = "" if success_rate is None else f", success {success_rate:.2f}"
+            print(f"{label} {lib} seed={seed}: eval {mean_reward:.1f}{success} ({elapsed:.0f} s)", flush=True)
+    for lib, outcomes in results.items():
+        rewards = [reward for reward, _ in outcomes]
+        line = f"{label} {lib}: mean {np.mean(rewards):.1f} +/- {np.std(rewards):.1f} over seeds {args.seeds}: {rewards}"
+        if TASKS[args.task].her:
+            line += f"; success rates {[rate for _, rate in outcomes]}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
