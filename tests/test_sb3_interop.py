@@ -15,17 +15,39 @@ import pytest
 from gymnasium import spaces
 
 import mlx_baselines3
-from mlx_baselines3 import A2C, PPO
 from mlx_baselines3.common import torch_format
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy
-from mlx_baselines3.common.save_util import load_module_state_dict, module_state_dict, optimizer_state_dict
+from mlx_baselines3.common.save_util import load_module_state_dict, module_state_dict
 
 th = pytest.importorskip("torch")
 sb3 = pytest.importorskip("stable_baselines3")
 
-ALGOS = {"PPO": (PPO, sb3.PPO), "A2C": (A2C, sb3.A2C)}
-HYPERPARAMETERS = {"PPO": dict(n_steps=16, batch_size=8, n_epochs=2), "A2C": dict(n_steps=8)}
-CASES = [("PPO", "CartPole-v1"), ("PPO", "Pendulum-v1"), ("A2C", "CartPole-v1"), ("A2C", "Pendulum-v1")]
+OFF_POLICY = dict(learning_starts=8, buffer_size=200, train_freq=4, batch_size=8)
+HYPERPARAMETERS = {
+    "PPO": dict(n_steps=16, batch_size=8, n_epochs=2),
+    "A2C": dict(n_steps=8),
+    "DQN": OFF_POLICY,
+    "SAC": OFF_POLICY,
+    "TD3": OFF_POLICY,
+    "DDPG": OFF_POLICY,
+}
+ALL_CASES = [
+    ("PPO", "CartPole-v1"),
+    ("PPO", "Pendulum-v1"),
+    ("A2C", "CartPole-v1"),
+    ("A2C", "Pendulum-v1"),
+    ("DQN", "CartPole-v1"),
+    ("SAC", "Pendulum-v1"),
+    ("TD3", "Pendulum-v1"),
+    ("DDPG", "Pendulum-v1"),
+]
+# The off-policy algorithms are tested as soon as the package exports them.
+CASES = [(algo, env_id) for algo, env_id in ALL_CASES if hasattr(mlx_baselines3, algo)]
+IDS = ["-".join(case) for case in CASES]
+
+
+def _classes(algo: str):
+    return getattr(mlx_baselines3, algo), getattr(sb3, algo)
 
 
 def _observations(env_id: str) -> np.ndarray:
@@ -41,16 +63,29 @@ def _assert_same_actions(ours: np.ndarray, theirs: np.ndarray, env_id: str) -> N
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
 
 
-def _assert_same_optimizer_state(ours_model, theirs_model) -> None:
-    # Our MLX optimizer's state, written as a torch state dict, against torch's own.
-    ours = optimizer_state_dict(ours_model.policy.optimizer, ours_model.policy)
-    theirs = theirs_model.policy.optimizer.state_dict()
-    assert ours["param_groups"] == theirs["param_groups"]
-    assert sorted(ours["state"]) == sorted(theirs["state"]) and len(theirs["state"]) > 0
-    for index, state in theirs["state"].items():
-        assert list(ours["state"][index]) == list(state)
-        for key, value in state.items():
-            np.testing.assert_array_equal(np.asarray(ours["state"][index][key]), value.numpy(), err_msg=f"{index}/{key}")
+def _assert_same_state_dicts(ours_model, theirs_model) -> None:
+    # Every network's weights and every optimizer's state, as torch state dicts, against torch's own.
+    ours, theirs = ours_model.get_parameters(), theirs_model.get_parameters()
+    assert list(ours) == list(theirs)
+    for name, expected in theirs.items():
+        if "param_groups" not in expected:
+            assert list(ours[name]) == list(expected), name
+            for key, value in expected.items():
+                np.testing.assert_array_equal(np.asarray(ours[name][key]), value.numpy(), err_msg=f"{name}/{key}")
+            continue
+        assert ours[name]["param_groups"] == expected["param_groups"], name
+        assert sorted(ours[name]["state"]) == sorted(expected["state"]) and len(expected["state"]) > 0, name
+        for index, state in expected["state"].items():
+            assert list(ours[name]["state"][index]) == list(state), name
+            for key, value in state.items():
+                np.testing.assert_array_equal(np.asarray(ours[name]["state"][index][key]), value.numpy(), err_msg=f"{name}")
+    for name in theirs_model._get_torch_save_params()[1]:
+        theirs_value = getattr(theirs_model, name)
+        np.testing.assert_array_equal(np.asarray(getattr(ours_model, name)), theirs_value.detach().numpy(), err_msg=name)
+
+
+def _first_steps(parameters: dict) -> dict[str, float]:
+    return {name: float(value["state"][0]["step"]) for name, value in parameters.items() if "param_groups" in value}
 
 
 @pytest.fixture(scope="module")
@@ -58,46 +93,51 @@ def sb3_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sb3")
     files = {}
     for algo, env_id in CASES:
-        model = ALGOS[algo][1]("MlpPolicy", env_id, seed=0, **HYPERPARAMETERS[algo]).learn(32)
+        model = getattr(sb3, algo)("MlpPolicy", env_id, seed=0, **HYPERPARAMETERS[algo]).learn(32)
         files[(algo, env_id)] = folder / f"{algo}_{env_id}.zip"
         model.save(files[(algo, env_id)])
     return files
 
 
-@pytest.mark.parametrize("algo, env_id", CASES)
+@pytest.mark.parametrize("algo, env_id", CASES, ids=IDS)
 def test_sb3_file_loads_in_mlx_and_training_continues(sb3_files, algo, env_id):
-    ours_cls, sb3_cls = ALGOS[algo]
+    ours_cls, sb3_cls = _classes(algo)
     theirs = sb3_cls.load(sb3_files[(algo, env_id)])
     ours = ours_cls.load(sb3_files[(algo, env_id)], env=gym.make(env_id))
     obs = _observations(env_id)
     _assert_same_actions(ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], env_id)
-    _assert_same_optimizer_state(ours, theirs)
+    _assert_same_state_dicts(ours, theirs)
     assert ours.num_timesteps == theirs.num_timesteps == 32
-    steps = int(ours.policy.optimizer.state["step"])
+    steps = _first_steps(ours.get_parameters())
     ours.learn(32, reset_num_timesteps=False)
-    assert ours.num_timesteps == 64 and int(ours.policy.optimizer.state["step"]) > steps
+    new_steps = _first_steps(ours.get_parameters())
+    assert ours.num_timesteps == 64 and all(new_steps[name] > step for name, step in steps.items())
 
 
-@pytest.mark.parametrize("algo, env_id", CASES)
+@pytest.mark.parametrize("algo, env_id", CASES, ids=IDS)
 def test_mlx_file_loads_in_sb3_and_training_continues(sb3_files, tmp_path, algo, env_id):
-    ours_cls, sb3_cls = ALGOS[algo]
+    ours_cls, sb3_cls = _classes(algo)
     ours = ours_cls("MlpPolicy", env_id, seed=0, **HYPERPARAMETERS[algo]).learn(32)
     ours.save(tmp_path / "ours.zip")
     with zipfile.ZipFile(tmp_path / "ours.zip") as archive, zipfile.ZipFile(sb3_files[(algo, env_id)]) as reference:
-        # The same attributes as SB3's own file, nothing MLX-specific.
-        assert sorted(json.loads(archive.read("data"))) == sorted(json.loads(reference.read("data")))
+        # SB3's members and attributes, nothing MLX-specific; our off-policy algorithms have no BatchNorm statistics
+        # (SB3 saves empty lists for networks without BatchNorm).
+        ours_keys, sb3_keys = set(json.loads(archive.read("data"))), set(json.loads(reference.read("data")))
+        assert ours_keys <= sb3_keys and all("batch_norm_stats" in key for key in sb3_keys - ours_keys)
         assert archive.namelist() == reference.namelist()
     theirs = sb3_cls.load(tmp_path / "ours.zip", env=gym.make(env_id))
     obs = _observations(env_id)
     _assert_same_actions(ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], env_id)
-    _assert_same_optimizer_state(ours, theirs)
-    steps = theirs.policy.optimizer.state_dict()["state"][0]["step"].item()
+    _assert_same_state_dicts(ours, theirs)
+    steps = _first_steps(theirs.get_parameters())
     theirs.learn(32, reset_num_timesteps=False)
-    assert theirs.num_timesteps == 64 and theirs.policy.optimizer.state_dict()["state"][0]["step"].item() > steps
+    new_steps = _first_steps(theirs.get_parameters())
+    assert theirs.num_timesteps == 64 and all(new_steps[name] > step for name, step in steps.items())
     # And back: SB3's continued model loads here and acts as in SB3.
     theirs.save(tmp_path / "theirs.zip")
     back = ours_cls.load(tmp_path / "theirs.zip")
     _assert_same_actions(back.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], env_id)
+    _assert_same_state_dicts(back, theirs)
 
 
 def test_policy_files_move_both_ways(tmp_path):
@@ -150,11 +190,11 @@ class BlockTorch:
 
 sys.meta_path.insert(0, BlockTorch())
 import numpy as np
-from mlx_baselines3 import A2C, PPO
+import mlx_baselines3
 
 results = {}
 for name, path, obs in json.loads(sys.argv[1]):
-    model = {"PPO": PPO, "A2C": A2C}[name].load(path)
+    model = getattr(mlx_baselines3, name).load(path)
     results[path] = model.predict(np.asarray(obs, dtype=np.float32), deterministic=True)[0].tolist()
 assert not any(module.split(".")[0] in ("torch", "stable_baselines3") for module in sys.modules)
 print(json.dumps(results))
@@ -163,7 +203,7 @@ print(json.dumps(results))
 
 def test_sb3_files_load_and_predict_without_torch(sb3_files):
     # A2C's default file names torch.optim.RMSprop in its data; Pendulum checks continuous actions.
-    cases = [("A2C", "CartPole-v1"), ("PPO", "Pendulum-v1")]
+    cases = [("A2C", "CartPole-v1"), ("PPO", "Pendulum-v1"), *[case for case in CASES if case[0] == "SAC"]]
     jobs = [(algo, str(sb3_files[(algo, env_id)]), _observations(env_id).tolist()) for algo, env_id in cases]
     root = pathlib.Path(mlx_baselines3.__file__).parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
@@ -173,5 +213,5 @@ def test_sb3_files_load_and_predict_without_torch(sb3_files):
     assert completed.returncode == 0, completed.stderr
     results = json.loads(completed.stdout.strip().splitlines()[-1])
     for (algo, env_id), (_, path, obs) in zip(cases, jobs, strict=True):
-        expected = ALGOS[algo][1].load(path).predict(np.asarray(obs, dtype=np.float32), deterministic=True)[0]
+        expected = getattr(sb3, algo).load(path).predict(np.asarray(obs, dtype=np.float32), deterministic=True)[0]
         _assert_same_actions(np.asarray(results[path]), expected, env_id)
