@@ -14,3 +14,11 @@ from mlx_baselines3.td3 import TD3  # noqa: E402
 from mlx_baselines3.version import __version__  # noqa: E402
 
 __all__ = ["A2C", "DDPG", "DQN", "PPO", "SAC", "TD3", "HerReplayBuffer", "__version__", "get_system_info"]
+
+
+def HER(*args, **kwargs):
+    """SB3's former ``HER`` class: HER is a replay buffer now, ``HerReplayBuffer``, given as ``replay_buffer_class``."""
+    raise ImportError(
+        "Since Stable Baselines 2.1.0, `HER` is now a replay buffer class `HerReplayBuffer`.\n "
+        "Please check the documentation for more information: https://stable-baselines3.readthedocs.io/"
+    )

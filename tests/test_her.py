@@ -249,3 +249,10 @@ def test_dqn_solves_bit_flipping_with_several_envs():
             done = terminated or truncated
         successes.append(info["is_success"])
     assert np.mean(successes) >= 0.9
+
+
+def test_her_class_points_to_the_buffer():
+    import mlx_baselines3
+
+    with pytest.raises(ImportError, match="`HER` is now a replay buffer class `HerReplayBuffer`"):
+        mlx_baselines3.HER("MlpPolicy", "CartPole-v1")
