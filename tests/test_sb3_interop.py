@@ -63,7 +63,7 @@ def _assert_same_actions(ours: np.ndarray, theirs: np.ndarray, env_id: str) -> N
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-5)
 
 
-def _assert_same_state_dicts(ours_model, theirs_model) -> None:
+def _assert_same_state_dicts(ours_model, theirs_model, variables: bool = True) -> None:
     # Every network's weights and every optimizer's state, as torch state dicts, against torch's own.
     ours, theirs = ours_model.get_parameters(), theirs_model.get_parameters()
     assert list(ours) == list(theirs)
@@ -79,7 +79,7 @@ def _assert_same_state_dicts(ours_model, theirs_model) -> None:
             assert list(ours[name]["state"][index]) == list(state), name
             for key, value in state.items():
                 np.testing.assert_array_equal(np.asarray(ours[name]["state"][index][key]), value.numpy(), err_msg=f"{name}")
-    for name in theirs_model._get_torch_save_params()[1]:
+    for name in theirs_model._get_torch_save_params()[1] if variables else []:
         theirs_value = getattr(theirs_model, name)
         np.testing.assert_array_equal(np.asarray(getattr(ours_model, name)), theirs_value.detach().numpy(), err_msg=name)
 
@@ -108,6 +108,11 @@ def test_sb3_file_loads_in_mlx_and_training_continues(sb3_files, algo, env_id):
     _assert_same_actions(ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], env_id)
     _assert_same_state_dicts(ours, theirs)
     assert ours.num_timesteps == theirs.num_timesteps == 32
+    # SB3's get_parameters() (torch tensors) goes straight into set_parameters (which, as SB3's, leaves
+    # pytorch_variables such as log_ent_coef alone).
+    fresh = ours_cls("MlpPolicy", env_id, seed=1, **HYPERPARAMETERS[algo])
+    fresh.set_parameters(theirs.get_parameters())
+    _assert_same_state_dicts(fresh, theirs, variables=False)
     steps = _first_steps(ours.get_parameters())
     ours.learn(32, reset_num_timesteps=False)
     new_steps = _first_steps(ours.get_parameters())
