@@ -174,10 +174,11 @@ class DQNPolicy(BasePolicy):
         return self(obs, deterministic)
 
     def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> mx.array:
-        return self._compile_inference(self._greedy_actions)(obs)
-
-    def _greedy_actions(self, obs: PyTorchObs) -> mx.array:
-        return self.q_net._predict(obs)
+        key = ("greedy_actions", self.q_net.training)
+        if key not in self._compiled:
+            # Only q_net's arrays are inputs (flattened at every call): the target and the random state play no part.
+            self._compiled[key] = mx.compile(self.q_net._predict, inputs=[self.q_net.state])
+        return self._compiled[key](obs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -201,8 +202,10 @@ class DQNPolicy(BasePolicy):
 
         :param mode: True for training
         """
-        self.q_net.set_training_mode(mode)
-        self._set_training_mode(mode)
+        # predict() sets the mode at every call: walking the module tree costs more than the check.
+        if mode != self.training or mode != self.q_net.training:
+            self.q_net.set_training_mode(mode)
+            self._set_training_mode(mode)
 
 
 MlpPolicy = DQNPolicy
