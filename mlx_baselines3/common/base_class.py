@@ -571,7 +571,7 @@ class BaseAlgorithm(ABC):
                 load_module_state_dict(attr, params[name], exact_match=exact_match)
 
     @classmethod
-    def load(  # noqa: C901
+    def load(
         cls: type[SelfBaseAlgorithm],
         path: str | pathlib.Path | io.BufferedIOBase,
         env: GymEnv | None = None,

@@ -305,9 +305,6 @@ class _TorchGlobal:
     def __init__(self, module: str, name: str):
         self.module, self.name = module, name
 
-    def __reduce__(self) -> str:
-        return self.name
-
 
 # torch storage class name <-> NumPy dtype ("BFloat16Storage" has no NumPy dtype: read as uint16 bits).
 _STORAGE_DTYPES: dict[str, np.dtype] = {
