@@ -152,11 +152,11 @@ class OffPolicyAlgorithm(BaseAlgorithm):
             train_freq = (train_freq, "step")
         if len(train_freq) != 2:
             raise ValueError(f"`train_freq` must be an int or a tuple (frequency, unit), got {self.train_freq!r}")
-        frequency, unit = train_freq
+        frequency, unit_name = train_freq
         try:
-            unit = TrainFrequencyUnit(unit)
+            unit = TrainFrequencyUnit(unit_name)
         except ValueError as error:
-            raise ValueError(f"The unit of the `train_freq` must be either 'step' or 'episode' not '{unit}'!") from error
+            raise ValueError(f"The unit of the `train_freq` must be either 'step' or 'episode' not '{unit_name}'!") from error
         if not isinstance(frequency, (int, np.integer)) or isinstance(frequency, bool):
             raise ValueError(f"The frequency of `train_freq` must be an integer and not {frequency}")
         if frequency <= 0:
@@ -546,7 +546,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
                 return RolloutReturn(num_collected_steps * env.num_envs, num_collected_episodes, continue_training=False)
 
             self._update_info_buffer(infos, dones)
-            self._store_transition(replay_buffer, buffer_actions, new_obs, rewards, dones, infos)
+            self._store_transition(replay_buffer, buffer_actions, new_obs, rewards, dones, infos)  # type: ignore[arg-type]
             self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
             # DQN's target update and exploration schedule; SAC/TD3 update their targets in train().
             self._on_step()

@@ -217,7 +217,9 @@ class DQN(OffPolicyAlgorithm):
         :param batch_size: minibatch size
         """
         self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
+        optimizer = self.policy.optimizer
+        assert optimizer is not None
+        self._update_learning_rate(optimizer)
 
         gamma = mx.array(self.gamma, dtype=mx.float32)
         losses = []
@@ -233,7 +235,7 @@ class DQN(OffPolicyAlgorithm):
                 discounts,
             )
             # Asynchronous: the next minibatch is sliced while this step runs.
-            mx.async_eval(loss, self.policy.parameters(), self.policy.optimizer.state)
+            mx.async_eval(loss, self.policy.parameters(), optimizer.state)
             losses.append(loss)
 
         self._n_updates += gradient_steps

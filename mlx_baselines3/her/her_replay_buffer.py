@@ -154,10 +154,10 @@ class HerReplayBuffer(DictReplayBuffer):
         self.ep_start[self.pos] = self._current_ep_start
         if self.copy_info_dict:
             self.infos[self.pos] = infos
-        super().add(obs, next_obs, action, reward, done, infos)
+        super().add(obs, next_obs, action, reward, done, infos)  # type: ignore[arg-type]
 
-        for env_idx in np.flatnonzero(done):
-            self._compute_episode_length(int(env_idx))
+        for ended_env in np.flatnonzero(done):
+            self._compute_episode_length(int(ended_env))
 
     def _compute_episode_length(self, env_idx: int) -> None:
         """
@@ -206,9 +206,8 @@ class HerReplayBuffer(DictReplayBuffer):
         batch_inds, env_indices = np.unravel_index(sampled, is_valid.shape)
 
         n_virtual = int(self.her_ratio * batch_size)
-        virtual = np.zeros((n_batches, batch_size), dtype=bool)
-        virtual[:, batch_size - n_virtual :] = True
-        virtual = virtual.reshape(-1)
+        # Per minibatch: real transitions first, then the virtual ones.
+        virtual = (np.arange(batch_size) >= batch_size - n_virtual)[None, :].repeat(n_batches, axis=0).reshape(-1)
 
         obs = {key: values[batch_inds, env_indices] for key, values in self.observations.items()}
         next_obs = {key: values[batch_inds, env_indices] for key, values in self.next_observations.items()}
