@@ -623,8 +623,11 @@ class ActorCriticPolicy(BasePolicy):
         return self(obs, deterministic)
 
     def _latents(self, obs: PyTorchObs) -> tuple[mx.array, mx.array]:
+        # Only forward_actor/forward_critic are called on the mlp_extractor: a custom one (SB3's documented
+        # contract) then works whether it implements MLX's __call__ or torch's forward.
         if self.share_features_extractor:
-            return self.mlp_extractor(self.extract_features(obs, self.features_extractor))
+            features = self.extract_features(obs, self.features_extractor)
+            return self.mlp_extractor.forward_actor(features), self.mlp_extractor.forward_critic(features)
         return (
             self.mlp_extractor.forward_actor(self.extract_features(obs, self.pi_features_extractor)),
             self.mlp_extractor.forward_critic(self.extract_features(obs, self.vf_features_extractor)),

@@ -12,11 +12,22 @@ from gymnasium import spaces
 from mlx_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from mlx_baselines3.common.type_aliases import TensorDict
 
+# torch.nn layer names whose MLX class is spelled differently beyond letter case (BatchNorm covers any input rank).
+_TORCH_TO_MLX_NAMES = {"BatchNorm1d": "BatchNorm"}
+
+
+def _mlx_layer_named(name: str) -> type[nn.Module] | None:
+    name = _TORCH_TO_MLX_NAMES.get(name, name)
+    # MLX capitalizes some names differently (torch's Hardtanh is MLX's HardTanh).
+    layers = {key: value for key, value in vars(nn).items() if isinstance(value, type) and issubclass(value, nn.Module)}
+    matches = [value for key, value in layers.items() if key.lower() == name.lower()]
+    return layers.get(name) or (matches[0] if len(matches) == 1 else None)
+
 
 def as_mlx_module_class(module_class: type) -> type[nn.Module]:
     """
     Map an activation (or other layer) class to its MLX equivalent: MLX classes pass through, torch classes
-    (``torch.nn.Tanh``) are looked up by name in ``mlx.nn``.
+    (``torch.nn.Tanh``, ``torch.nn.Hardtanh``, ``torch.nn.LayerNorm``) are looked up by name in ``mlx.nn``.
 
     :param module_class: the class
     :return: the MLX class
@@ -24,8 +35,8 @@ def as_mlx_module_class(module_class: type) -> type[nn.Module]:
     if isinstance(module_class, type) and issubclass(module_class, nn.Module):
         return module_class
     name = getattr(module_class, "__name__", repr(module_class))
-    if getattr(module_class, "__module__", "").startswith("torch") and hasattr(nn, name):
-        return getattr(nn, name)
+    if getattr(module_class, "__module__", "").startswith("torch") and (layer := _mlx_layer_named(name)) is not None:
+        return layer
     raise TypeError(
         f"{module_class!r} is not an mlx.nn.Module class. Pass an MLX layer class such as mlx.nn.ReLU "
         "(torch.nn classes are accepted when MLX has a layer of the same name)."
@@ -35,7 +46,8 @@ def as_mlx_module_class(module_class: type) -> type[nn.Module]:
 class BaseFeaturesExtractor(nn.Module):
     """
     Base class of the modules that turn observations into a flat feature vector. Subclass it with ``mlx.nn`` layers
-    and implement ``__call__(observations) -> features``.
+    and implement ``__call__(observations) -> features`` (MLX's convention) or ``forward(observations)`` (torch's, as
+    in extractors written for SB3): either one makes the other work.
 
     :param observation_space: the observation space
     :param features_dim: number of features produced
@@ -52,6 +64,11 @@ class BaseFeaturesExtractor(nn.Module):
     def features_dim(self) -> int:
         """The number of features the extractor outputs."""
         return self._features_dim
+
+    def __call__(self, observations: "mx.array | TensorDict") -> mx.array:
+        if type(self).forward is BaseFeaturesExtractor.forward:
+            raise NotImplementedError(f"{type(self).__name__} must implement __call__(observations) or forward(observations)")
+        return self.forward(observations)
 
     def forward(self, observations: "mx.array | TensorDict") -> mx.array:
         """
