@@ -6,11 +6,14 @@ Learning checks for the off-policy algorithms, run side by side with SB3 when it
 
 Each run trains with the task's hyperparameters, then evaluates the deterministic policy on a separately seeded
 environment: the mean reward over 10 episodes, and for goal-conditioned tasks the success rate over 50 episodes.
-It prints one line per run and the mean per library.
+With ``--eval-freq N`` the policy is also evaluated (10 episodes) every N steps during training, as RL Zoo does to
+keep the best model, and the best of those evaluations is reported next to the final one. It prints one line per run
+and the mean per library.
 """
 
 import argparse
 import importlib
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,12 +100,16 @@ def _success_rate(model: Any, env: Any, n_episodes: int) -> float:
     return float(np.mean(successes[:n_episodes]))
 
 
-def run(lib: str, task_name: str, seed: int, timesteps: int | None, n_bits: int) -> tuple[float, float | None, float]:
+def run(
+    lib: str, task_name: str, seed: int, timesteps: int | None, n_bits: int, eval_freq: int | None = None
+) -> tuple[float, float | None, float, tuple[float, int] | None]:
     """
-    :return: the mean evaluation reward, the success rate (goal-conditioned tasks, else None) and the training time
+    :return: the final mean evaluation reward, the success rate (goal-conditioned tasks, else None), the training time,
+        and with ``eval_freq`` the best evaluation during training and the step it was reached at
     """
     package = importlib.import_module("mlx_baselines3" if lib == "mlx" else "stable_baselines3")
     evaluation = importlib.import_module(f"{package.__name__}.common.evaluation")
+    callbacks = importlib.import_module(f"{package.__name__}.common.callbacks")
     task = TASKS[task_name]
     kwargs = dict(task.kwargs)
     if lib == "sb3":
@@ -113,13 +120,28 @@ def run(lib: str, task_name: str, seed: int, timesteps: int | None, n_bits: int)
         kwargs["learning_starts"] = 20 * n_bits
     env = _make_env(package, task, n_bits, task.n_envs, seed)
     model = getattr(package, task.algo)(task.policy, env, seed=seed, **kwargs)
+    callback = None
+    if eval_freq:
+        # With a log path, the callback keeps every evaluation (and writes evaluations.npz there).
+        callback = callbacks.EvalCallback(
+            _make_env(package, task, n_bits, 1, seed + 2000),
+            n_eval_episodes=10,
+            eval_freq=eval_freq,
+            log_path=tempfile.mkdtemp(prefix=f"{task_name}_{lib}_{seed}_"),
+            verbose=0,
+        )
     start = time.perf_counter()
-    model.learn(timesteps or task.timesteps)
+    model.learn(timesteps or task.timesteps, callback=callback)
     elapsed = time.perf_counter() - start
+    best = None
+    if callback is not None and len(callback.evaluations_results) > 0:
+        means = [float(np.mean(results)) for results in callback.evaluations_results]
+        best_index = int(np.argmax(means))
+        best = (means[best_index], int(callback.evaluations_timesteps[best_index]))
     eval_env = _make_env(package, task, n_bits, 1, seed + 1000)
     mean_reward, _ = evaluation.evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
     success_rate = _success_rate(model, eval_env, 50) if task.her else None
-    return float(mean_reward), success_rate, elapsed
+    return float(mean_reward), success_rate, elapsed, best
 
 
 def main() -> None:
@@ -129,6 +151,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--timesteps", type=int, default=None, help="override the task's budget")
     parser.add_argument("--n-bits", type=int, default=8, help="bit flipping size (goal-conditioned tasks)")
+    parser.add_argument("--eval-freq", type=int, default=None, help="also evaluate every N steps during training")
     args = parser.parse_args()
     if "sb3" in args.libs:
         import torch
@@ -138,10 +161,11 @@ def main() -> None:
     results: dict[str, list[tuple[float, float | None]]] = {lib: [] for lib in args.libs}
     for seed in args.seeds:
         for lib in args.libs:
-            mean_reward, success_rate, elapsed = run(lib, args.task, seed, args.timesteps, args.n_bits)
+            mean_reward, success_rate, elapsed, best = run(lib, args.task, seed, args.timesteps, args.n_bits, args.eval_freq)
             results[lib].append((mean_reward, success_rate))
             success = "" if success_rate is None else f", success {success_rate:.2f}"
-            print(f"{label} {lib} seed={seed}: eval {mean_reward:.1f}{success} ({elapsed:.0f} s)", flush=True)
+            during = "" if best is None else f", best during training {best[0]:.1f} at {best[1]} steps"
+            print(f"{label} {lib} seed={seed}: eval {mean_reward:.1f}{success}{during} ({elapsed:.0f} s)", flush=True)
     for lib, outcomes in results.items():
         rewards = [reward for reward, _ in outcomes]
         line = f"{label} {lib}: mean {np.mean(rewards):.1f} +/- {np.std(rewards):.1f} over seeds {args.seeds}: {rewards}"
