@@ -661,11 +661,10 @@ class BaseAlgorithm(ABC):
             warnings.warn(f"You are probably loading an A2C/PPO model saved with SB3 < 1.7.0; save it again. ({e})")
         except ValueError as e:
             # DQN files of SB3 < 2.4 have the target network's parameters in the optimizer too (SB3 PR #1963).
-            saved_ids = params.get("policy.optimizer", {}).get("param_groups", [{}])[0].get("params", [])
-            n_params = len(model.get_parameters()["policy.optimizer"]["param_groups"][0]["params"])
-            if len(saved_ids) != 2 * n_params:
+            online_ids = _online_dqn_optimizer_ids(model, params)
+            if online_ids is None:
                 raise
-            params["policy.optimizer"]["param_groups"][0]["params"] = saved_ids[:n_params]
+            params["policy.optimizer"]["param_groups"][0]["params"] = online_ids
             model.set_parameters(params, exact_match=True, device=device)
             warnings.warn(f"You are probably loading a DQN model saved with SB3 < 2.4.0; save it again. ({e})")
 
@@ -746,3 +745,13 @@ def _check_saved_by(model: BaseAlgorithm, data: dict[str, Any], path: Any) -> No
             f"{name}.load: {path} was saved by {saved_by}, not {name}: it has the hyperparameters {extra} that {name} "
             f"does not use and lacks {missing} that it needs. Load it with the class that saved it."
         )
+
+
+def _online_dqn_optimizer_ids(model: BaseAlgorithm, params: dict[str, Any]) -> list[int] | None:
+    # The saved optimizer's parameter ids without the target network's, when it lists twice this model's parameters.
+    try:
+        saved_ids = params["policy.optimizer"]["param_groups"][0]["params"]
+        current_ids = model.get_parameters()["policy.optimizer"]["param_groups"][0]["params"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return saved_ids[: len(current_ids)] if len(saved_ids) == 2 * len(current_ids) else None
