@@ -4,22 +4,58 @@ weights (actor, critics, targets, entropy coefficient) and the logged losses agr
 """
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
 from mlx_baselines3 import DDPG, SAC, TD3
 from mlx_baselines3.common.logger import configure as mlx_configure
+from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor
 from mlx_baselines3.common.type_aliases import ReplayBufferSamples
 
 th = pytest.importorskip("torch")
 sb3 = pytest.importorskip("stable_baselines3")
 from stable_baselines3.common.logger import configure as sb3_configure  # noqa: E402
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor as TorchBaseFeaturesExtractor  # noqa: E402
 from stable_baselines3.common.type_aliases import ReplayBufferSamples as TorchReplayBufferSamples  # noqa: E402
 
 BATCH_SIZE = 32
 NET_ARCH = [32, 32]
 ATOL = 1e-5
+
+
+class LinearExtractor(BaseFeaturesExtractor):
+    """A features extractor with parameters, so that sharing it between the actor and the critic matters."""
+
+    def __init__(self, observation_space, features_dim: int = 8):
+        super().__init__(observation_space, features_dim)
+        self.linear = nn.Linear(observation_space.shape[0], features_dim)
+
+    def __call__(self, observations):
+        return nn.relu(self.linear(observations))
+
+
+class TorchLinearExtractor(TorchBaseFeaturesExtractor):
+    """The same extractor in torch, with the same parameter names."""
+
+    def __init__(self, observation_space, features_dim: int = 8):
+        super().__init__(observation_space, features_dim)
+        self.linear = th.nn.Linear(observation_space.shape[0], features_dim)
+
+    def forward(self, observations):
+        return th.relu(self.linear(observations))
+
+
+def make_pair(mlx_class, sb3_class, share_features_extractor: bool, **kwargs):
+    """The same algorithm in both libraries (a shared extractor needs one with parameters, written for each)."""
+    mlx_policy_kwargs, sb3_policy_kwargs = dict(net_arch=NET_ARCH), dict(net_arch=NET_ARCH)
+    if share_features_extractor:
+        mlx_policy_kwargs |= dict(features_extractor_class=LinearExtractor, share_features_extractor=True)
+        sb3_policy_kwargs |= dict(features_extractor_class=TorchLinearExtractor, share_features_extractor=True)
+    model = mlx_class("MlpPolicy", "Pendulum-v1", policy_kwargs=mlx_policy_kwargs, **kwargs)
+    sb3_model = sb3_class("MlpPolicy", "Pendulum-v1", policy_kwargs=sb3_policy_kwargs, **kwargs)
+    return model, sb3_model
 
 
 def sb3_name(mlx_name: str) -> str:
@@ -76,10 +112,16 @@ def assert_same_logs(model, sb3_model, keys: list[str]) -> None:
 
 
 @pytest.mark.parametrize(
-    "ent_coef, target_update_interval, gradient_steps, use_sde",
-    [("auto", 1, 2, False), ("auto_0.1", 2, 3, False), (0.05, 1, 1, False), ("auto", 1, 2, True)],
+    "ent_coef, target_update_interval, gradient_steps, use_sde, share",
+    [
+        ("auto", 1, 2, False, False),
+        ("auto_0.1", 2, 3, False, False),
+        (0.05, 1, 1, False, False),
+        ("auto", 1, 2, True, False),
+        ("auto", 1, 2, False, True),
+    ],
 )
-def test_sac_update(monkeypatch, ent_coef, target_update_interval, gradient_steps, use_sde):
+def test_sac_update(monkeypatch, ent_coef, target_update_interval, gradient_steps, use_sde, share):
     kwargs = dict(
         use_sde=use_sde,
         batch_size=BATCH_SIZE,
@@ -87,11 +129,9 @@ def test_sac_update(monkeypatch, ent_coef, target_update_interval, gradient_step
         target_update_interval=target_update_interval,
         learning_rate=1e-3,
         tau=0.05,
-        policy_kwargs=dict(net_arch=NET_ARCH),
         seed=0,
     )
-    model = SAC("MlpPolicy", "Pendulum-v1", **kwargs)
-    sb3_model = sb3.SAC("MlpPolicy", "Pendulum-v1", **kwargs)
+    model, sb3_model = make_pair(SAC, sb3.SAC, share, **kwargs)
     copy_weights_to_sb3(model, sb3_model)
     if model.log_ent_coef is not None:
         np.testing.assert_allclose(np.array(model.log_ent_coef), sb3_model.log_ent_coef.detach().numpy(), atol=1e-7)
@@ -132,12 +172,11 @@ def test_sac_update(monkeypatch, ent_coef, target_update_interval, gradient_step
     assert model.logger.name_to_value["train/n_updates"] == gradient_steps
 
 
-@pytest.mark.parametrize("algo", ["TD3", "DDPG"])
-def test_td3_ddpg_update(monkeypatch, algo):
-    gradient_steps = 3
-    kwargs = dict(batch_size=BATCH_SIZE, learning_rate=1e-3, tau=0.05, policy_kwargs=dict(net_arch=NET_ARCH), seed=0)
-    model = {"TD3": TD3, "DDPG": DDPG}[algo]("MlpPolicy", "Pendulum-v1", **kwargs)
-    sb3_model = getattr(sb3, algo)("MlpPolicy", "Pendulum-v1", **kwargs)
+@pytest.mark.parametrize("algo, share", [("TD3", False), ("DDPG", False), ("TD3", True)])
+def test_td3_ddpg_update(monkeypatch, algo, share):
+    gradient_steps = 4
+    kwargs = dict(batch_size=BATCH_SIZE, learning_rate=1e-3, tau=0.05, seed=0)
+    model, sb3_model = make_pair({"TD3": TD3, "DDPG": DDPG}[algo], getattr(sb3, algo), share, **kwargs)
     copy_weights_to_sb3(model, sb3_model)
     set_quiet_loggers(model, sb3_model)
     feed_batches(model, sb3_model, make_batches(gradient_steps, obs_dim=3, action_dim=1))
