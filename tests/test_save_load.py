@@ -522,3 +522,49 @@ def test_no_warnings_on_a_plain_round_trip(tmp_path):
         warnings.simplefilter("error")
         model.save(tmp_path / "model.zip")
         PPO.load(tmp_path / "model.zip")
+
+
+@pytest.mark.skipif(not hasattr(mlx_baselines3, "DQN"), reason="DQN is not exported yet")
+def test_dqn_files_of_sb3_before_2_4_list_the_target_network_in_the_optimizer(tmp_path):
+    model = _make("DQN", "CartPole-v1").learn(32)
+    model.save(tmp_path / "dqn.zip")
+    members = _members(tmp_path / "dqn.zip")
+    optimizer = torch_format.load(members["policy.optimizer.pth"])
+    n_params = len(optimizer["param_groups"][0]["params"])
+    # Before SB3 2.4 the target network's parameters followed the online network's, without state.
+    optimizer["param_groups"][0]["params"] = list(range(2 * n_params))
+    buffer = io.BytesIO()
+    torch_format.save(optimizer, buffer)
+    _rewrite(tmp_path / "dqn.zip", tmp_path / "old.zip", replace={"policy.optimizer.pth": buffer.getvalue()})
+    with pytest.warns(UserWarning, match=r"DQN model saved with SB3 < 2\.4\.0"):
+        loaded = mlx_baselines3.DQN.load(tmp_path / "old.zip")
+    _assert_same_parameters(loaded.get_parameters(), model.get_parameters())
+
+
+def test_a2c_ppo_files_of_sb3_before_1_7_without_extractor_aliases_load(tmp_path):
+    image = spaces.Box(0, 255, (1, 36, 36), np.uint8)
+    model = PPO(
+        "CnnPolicy",
+        _ImageEnv(image),
+        n_steps=8,
+        batch_size=8,
+        policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=8)),
+    )
+    model.save(tmp_path / "ppo.zip")
+    state = torch_format.load(_members(tmp_path / "ppo.zip")["policy.pth"])
+    buffer = io.BytesIO()
+    torch_format.save({key: mx.array(value) for key, value in state.items() if not key.startswith(("pi_", "vf_"))}, buffer)
+    _rewrite(tmp_path / "ppo.zip", tmp_path / "old.zip", replace={"policy.pth": buffer.getvalue()})
+    loaded = PPO.load(tmp_path / "old.zip")
+    _assert_same_parameters(loaded.get_parameters(), model.get_parameters())
+
+
+class _ImageEnv(gym.Env):
+    def __init__(self, observation_space):
+        self.observation_space, self.action_space = observation_space, spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}

@@ -651,14 +651,10 @@ class BaseAlgorithm(ABC):
         model.__dict__.update(kwargs)
         model._setup_model()
 
+        # A2C/PPO files of SB3 < 1.7 lack the pi_/vf_features_extractor keys (SB3 issue #1233): those repeat
+        # features_extractor's arrays, and load_module_state_dict does not require them.
         try:
             model.set_parameters(params, exact_match=True, device=device)
-        except RuntimeError as e:
-            # A2C/PPO files of SB3 < 1.7 have no pi_/vf_features_extractor keys (SB3 issue #1233).
-            if "pi_features_extractor" not in str(e) or "Missing key(s) in state_dict" not in str(e):
-                raise
-            model.set_parameters(params, exact_match=False, device=device)
-            warnings.warn(f"You are probably loading an A2C/PPO model saved with SB3 < 1.7.0; save it again. ({e})")
         except ValueError as e:
             # DQN files of SB3 < 2.4 have the target network's parameters in the optimizer too (SB3 PR #1963).
             online_ids = _online_dqn_optimizer_ids(model, params)
