@@ -3,6 +3,7 @@ Learning checks for the off-policy algorithms, run side by side with SB3 when it
 
     python benchmarks/learning_offpolicy.py --task dqn_cartpole --seeds 0 1 2
     python benchmarks/learning_offpolicy.py --task her_bitflipping --n-bits 8 --libs mlx sb3 --seeds 0 1 2
+    python benchmarks/learning_offpolicy.py --task sac_pendulum --seeds 0 1 2
 
 Each run trains with the task's hyperparameters, then evaluates the deterministic policy on a separately seeded
 environment: the mean reward over 10 episodes, and for goal-conditioned tasks the success rate over 50 episodes.
@@ -33,6 +34,8 @@ class Task:
     n_envs: int = 1
     # Goal-conditioned: trained on BitFlippingEnv with HerReplayBuffer, evaluated by success rate.
     her: bool = False
+    # Standard deviation of Gaussian exploration noise on the (scaled) actions, built with each library's noise class.
+    action_noise_std: float | None = None
 
 
 TASKS = {
@@ -77,6 +80,25 @@ TASKS = {
             policy_kwargs=dict(net_arch=[128, 128]),
         ),
     ),
+    # RL Zoo hyperparameters (hyperparams/sac.yml, Pendulum-v1): SAC's defaults ([256, 256], auto entropy) and lr 1e-3.
+    "sac_pendulum": Task("SAC", "Pendulum-v1", timesteps=20_000, kwargs=dict(learning_rate=1e-3)),
+    # RL Zoo hyperparameters (hyperparams/td3.yml, Pendulum): 10k random steps, then one update per collected step
+    # after each episode.
+    "td3_pendulum": Task(
+        "TD3",
+        "Pendulum-v1",
+        timesteps=20_000,
+        action_noise_std=0.1,
+        kwargs=dict(
+            learning_rate=1e-3,
+            gamma=0.98,
+            buffer_size=200_000,
+            learning_starts=10_000,
+            gradient_steps=-1,
+            train_freq=(1, "episode"),
+            policy_kwargs=dict(net_arch=[400, 300]),
+        ),
+    ),
 }
 
 
@@ -119,6 +141,10 @@ def run(
         # Warm-up: a few whole episodes before sampling.
         kwargs["learning_starts"] = 20 * n_bits
     env = _make_env(package, task, n_bits, task.n_envs, seed)
+    if task.action_noise_std is not None:
+        noise = importlib.import_module(f"{package.__name__}.common.noise")
+        n_actions = env.action_space.shape[0]
+        kwargs["action_noise"] = noise.NormalActionNoise(np.zeros(n_actions), task.action_noise_std * np.ones(n_actions))
     model = getattr(package, task.algo)(task.policy, env, seed=seed, **kwargs)
     callback = None
     if eval_freq:
