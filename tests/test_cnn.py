@@ -8,8 +8,9 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from gymnasium import spaces
+from mlx.utils import tree_flatten
 
-from mlx_baselines3 import A2C, PPO
+from mlx_baselines3 import A2C, DQN, PPO
 from mlx_baselines3.common.envs import FakeImageEnv
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy
 from mlx_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
@@ -19,7 +20,12 @@ from mlx_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
 # 36x36 is about the smallest image NatureCNN's three valid convolutions accept (36 -> 8 -> 3 -> 1).
 SIZE = 36
-ON_POLICY_KWARGS = {PPO: dict(n_steps=8, batch_size=8, n_epochs=2), A2C: dict(n_steps=8)}
+# Tiny budgets: 16 steps train each algorithm at least once.
+ALGO_KWARGS = {
+    PPO: dict(n_steps=8, batch_size=8, n_epochs=2),
+    A2C: dict(n_steps=8),
+    DQN: dict(learning_starts=0, buffer_size=64, train_freq=4, batch_size=8),
+}
 
 
 def _image_batch(space: spaces.Box, n: int, seed: int = 0) -> np.ndarray:
@@ -85,22 +91,25 @@ def test_cnn_policy_matches_sb3(action_space, share_features_extractor):
         np.testing.assert_allclose(predicted, np.clip(th_actions, -1, 1), atol=1e-5)
 
 
-@pytest.mark.parametrize("algo", [PPO, A2C])
+def _conv_weights(model) -> dict[str, np.ndarray]:
+    return {name: np.array(value) for name, value in tree_flatten(model.policy.parameters()) if value.ndim == 4}
+
+
+@pytest.mark.parametrize("algo", list(ALGO_KWARGS))
 @pytest.mark.parametrize("channel_first", [True, False])
-def test_cnn_policy_trains_and_predicts(algo, channel_first):
+def test_cnn_policy_trains_predicts_and_reloads(algo, channel_first, tmp_path):
     env = FakeImageEnv(action_dim=3, screen_height=SIZE, screen_width=SIZE, n_channels=1, channel_first=channel_first)
-    model = algo(
-        "CnnPolicy", env, seed=0, policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=32)), **ON_POLICY_KWARGS[algo]
-    )
+    policy_kwargs = dict(features_extractor_kwargs=dict(features_dim=32))
+    model = algo("CnnPolicy", env, seed=0, policy_kwargs=policy_kwargs, **ALGO_KWARGS[algo])
     # Channel-last images are transposed by a VecTransposeImage wrapper, as in SB3; the policy always sees (C, H, W).
     assert isinstance(model.get_env(), VecTransposeImage) is not channel_first
     assert model.observation_space.shape == (1, SIZE, SIZE)
-    assert isinstance(model.policy.features_extractor, NatureCNN)
-    # CnnPolicy's default net_arch is empty: the heads read the CNN features directly.
-    assert model.policy.action_net.weight.shape == (3, 32)
-    before = np.array(model.policy.features_extractor.cnn.layers[0].weight)
+    before = _conv_weights(model)
+    first_convs = [name for name in before if name.endswith("cnn.layers.0.weight")]
+    assert first_convs and all(before[name].shape == (32, 8, 8, 1) for name in first_convs)
     model.learn(16)
-    assert not np.allclose(before, np.array(model.policy.features_extractor.cnn.layers[0].weight))
+    after = _conv_weights(model)
+    assert any(not np.allclose(before[name], after[name]) for name in first_convs)
 
     frames = _image_batch(env.observation_space, 4)  # the env's own layout
     actions, _ = model.predict(frames, deterministic=True)
@@ -110,6 +119,21 @@ def test_cnn_policy_trains_and_predicts(algo, channel_first):
     # predict() moves the channel axis when given the other layout, as SB3's maybe_transpose does.
     other_layout = np.moveaxis(frames, 1, -1) if channel_first else np.moveaxis(frames, -1, 1)
     np.testing.assert_array_equal(model.predict(other_layout, deterministic=True)[0], actions)
+
+    model.save(tmp_path / "model.zip")
+    loaded = algo.load(tmp_path / "model.zip")
+    np.testing.assert_array_equal(loaded.predict(frames, deterministic=True)[0], actions)
+    reloaded = _conv_weights(loaded)
+    assert reloaded.keys() == after.keys()
+    for name, value in after.items():
+        np.testing.assert_array_equal(reloaded[name], value)
+
+
+def test_cnn_policy_default_net_arch():
+    policy = ActorCriticCnnPolicy(spaces.Box(0, 255, (1, SIZE, SIZE), dtype=np.uint8), spaces.Discrete(3), lambda _: 1e-3)
+    # CnnPolicy's default net_arch is empty: the heads read the 512 CNN features directly.
+    assert isinstance(policy.features_extractor, NatureCNN) and policy.features_dim == 512
+    assert policy.action_net.weight.shape == (3, 512) and policy.value_net.weight.shape == (1, 512)
 
 
 def test_cnn_policy_with_box_actions_and_frame_stack():

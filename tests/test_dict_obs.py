@@ -6,9 +6,10 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from gymnasium import spaces
+from mlx.utils import tree_flatten
 
-from mlx_baselines3 import A2C, PPO
-from mlx_baselines3.common.buffers import DictRolloutBuffer
+from mlx_baselines3 import A2C, DQN, PPO
+from mlx_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer
 from mlx_baselines3.common.envs import SimpleMultiObsEnv
 from mlx_baselines3.common.evaluation import evaluate_policy
 from mlx_baselines3.common.monitor import Monitor
@@ -18,6 +19,12 @@ from mlx_baselines3.common.torch_layers import CombinedExtractor, FlattenExtract
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
 
 SIZE = 36
+# Tiny budgets: 32 steps train each algorithm at least once.
+ALGO_KWARGS = {
+    PPO: dict(n_steps=8, batch_size=16, n_epochs=2),
+    A2C: dict(n_steps=8),
+    DQN: dict(learning_starts=0, buffer_size=64, train_freq=4, batch_size=8),
+}
 
 
 class DictTargetEnv(gym.Env):
@@ -89,27 +96,41 @@ def test_multi_input_policy_matches_sb3():
     np.testing.assert_array_equal(ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0])
 
 
-@pytest.mark.parametrize("algo", [PPO, A2C])
-def test_multi_input_trains_and_predicts(algo):
-    env = DummyVecEnv([DictTargetEnv] * 2)
-    kwargs = dict(n_steps=8, batch_size=16, n_epochs=2) if algo is PPO else dict(n_steps=8)
-    model = algo("MultiInputPolicy", env, seed=0, policy_kwargs=dict(net_arch=[16]), **kwargs)
-    # Channel-last image keys are transposed by a VecTransposeImage; the Dict rollout buffer is picked automatically.
+def _parameters(model) -> dict[str, np.ndarray]:
+    return {name: np.array(value) for name, value in tree_flatten(model.policy.parameters())}
+
+
+@pytest.mark.parametrize("algo", list(ALGO_KWARGS))
+def test_multi_input_trains_predicts_and_reloads(algo, tmp_path):
+    n_envs = 1 if algo is DQN else 2
+    env = DummyVecEnv([DictTargetEnv] * n_envs)
+    model = algo("MultiInputPolicy", env, seed=0, policy_kwargs=dict(net_arch=[16]), **ALGO_KWARGS[algo])
+    # Channel-last image keys are transposed by a VecTransposeImage; the Dict buffer is picked automatically.
     assert isinstance(model.get_env(), VecTransposeImage)
     assert model.observation_space["img"].shape == (1, SIZE, SIZE)
-    assert isinstance(model.rollout_buffer, DictRolloutBuffer)
-    assert set(model.rollout_buffer.observations) == {"img", "vec", "target", "flags"}
-    before = np.array(model.policy.value_net.weight)
+    buffer = model.replay_buffer if algo is DQN else model.rollout_buffer
+    assert isinstance(buffer, DictReplayBuffer if algo is DQN else DictRolloutBuffer)
+    assert set(buffer.observations) == {"img", "vec", "target", "flags"}
+    before = _parameters(model)
     model.learn(32)
-    assert not np.allclose(before, np.array(model.policy.value_net.weight))
+    after = _parameters(model)
+    assert any(not np.allclose(before[name], after[name]) for name in before if "extractors.img" in name)
 
     obs = env.reset()  # channel-last images, as the env makes them
     actions, _ = model.predict(obs, deterministic=True)
-    assert actions.shape == (2,)
+    assert actions.shape == (n_envs,)
     single = {key: value[0] for key, value in obs.items()}
     assert model.predict(single, deterministic=True)[0] == actions[0]
     transposed = dict(obs, img=np.moveaxis(obs["img"], -1, 1))
     np.testing.assert_array_equal(model.predict(transposed, deterministic=True)[0], actions)
+
+    model.save(tmp_path / "model.zip")
+    loaded = algo.load(tmp_path / "model.zip")
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+    reloaded = _parameters(loaded)
+    assert reloaded.keys() == after.keys()
+    for name, value in after.items():
+        np.testing.assert_array_equal(reloaded[name], value)
 
 
 def test_simple_multi_obs_env_and_frame_stack():

@@ -193,3 +193,23 @@ def test_reset_noise_needs_gsde():
     model = PPO("MlpPolicy", "Pendulum-v1", n_steps=8, batch_size=8)
     with pytest.raises(ValueError, match="only available when using gSDE"):
         model.policy.reset_noise()
+
+
+def test_save_load_keeps_gsde(tmp_path):
+    model = PPO(
+        "MlpPolicy", "Pendulum-v1", use_sde=True, n_steps=16, batch_size=16, seed=0, policy_kwargs=dict(full_std=False)
+    )
+    model.learn(16)
+    model.save(tmp_path / "gsde.zip")
+    loaded = PPO.load(tmp_path / "gsde.zip")
+    assert loaded.use_sde and isinstance(loaded.policy.action_dist, StateDependentNoiseDistribution)
+    assert not loaded.policy.action_dist.full_std
+    np.testing.assert_array_equal(np.array(loaded.policy.log_std), np.array(model.policy.log_std))
+    obs = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    # The loaded policy's compiled functions follow its own exploration matrices.
+    loaded.policy.reset_noise(4)
+    first = loaded.predict(obs)[0]
+    np.testing.assert_array_equal(first, loaded.predict(obs)[0])
+    loaded.policy.reset_noise(4)
+    assert not np.allclose(first, loaded.predict(obs)[0])

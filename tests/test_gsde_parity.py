@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
+from mlx_baselines3 import PPO
 from mlx_baselines3.common.distributions import StateDependentNoiseDistribution, kl_divergence
 from mlx_baselines3.common.policies import ActorCriticPolicy
 from mlx_baselines3.common.save_util import load_module_state_dict
@@ -128,3 +129,25 @@ def test_policy_outputs_match_sb3(squash_output):
         ours.predict(obs, deterministic=True)[0], theirs.predict(obs, deterministic=True)[0], rtol=1e-5, atol=1e-5
     )
     np.testing.assert_allclose(ours.predict(obs)[0], theirs.predict(obs)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_gsde_zips_load_both_ways(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    kwargs = dict(use_sde=True, n_steps=16, batch_size=16, policy_kwargs=dict(net_arch=[16], log_std_init=-1.0))
+    ours = PPO("MlpPolicy", "Pendulum-v1", seed=0, **kwargs).learn(16)
+    ours.save(tmp_path / "ours.zip")
+    theirs = sb3.PPO("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", **kwargs).learn(16)
+    theirs.save(tmp_path / "theirs.zip")
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    for mlx_model, torch_model in (
+        (ours, sb3.PPO.load(tmp_path / "ours.zip", device="cpu")),
+        (PPO.load(tmp_path / "theirs.zip"), theirs),
+    ):
+        assert torch_model.use_sde and mlx_model.use_sde
+        np.testing.assert_allclose(mlx_model.policy.log_std, torch_model.policy.log_std.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            mlx_model.predict(obs, deterministic=True)[0],
+            torch_model.predict(obs, deterministic=True)[0],
+            rtol=1e-5,
+            atol=1e-5,
+        )
