@@ -240,14 +240,15 @@ def find_safe_global(module: str, name: str) -> Any:
         return _safe_getattr
     if module.startswith("gym.spaces."):
         module = "gymnasium" + module[len("gym") :]
-    if module.startswith("gymnasium.spaces.") or module == "numpy.dtypes" or (module, name) in _SAFE_GLOBALS:
+    # NumPy scalar types ("numpy", "float32"): action noises keep their dtype as one.
+    if module.startswith("gymnasium.spaces.") or module in ("numpy", "numpy.dtypes") or (module, name) in _SAFE_GLOBALS:
         try:
             obj = _import_attribute(module, name)
         except (ImportError, AttributeError) as e:
             raise pickle.UnpicklingError(f"The file needs {module}.{name}, which cannot be imported here: {e}") from e
         if (module, name) in _SAFE_GLOBALS:
             return obj
-        if isinstance(obj, type) and issubclass(obj, (gym.spaces.Space, np.dtype)):
+        if isinstance(obj, type) and issubclass(obj, (gym.spaces.Space, np.dtype, np.generic)):
             return obj
     raise _refuse(module, name)
 
