@@ -198,3 +198,18 @@ def test_learns_identity():
     model.learn(1000)
     mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=5)
     assert mean_reward >= 90
+
+
+def test_save_load_with_action_noise(tmp_path):
+    # The noise is saved with the model (as in SB3); its NumPy dtype must pass the safe loader.
+    noise = NormalActionNoise(np.zeros(1), 0.3 * np.ones(1))
+    model = make(action_noise=noise)
+    model.learn(20)
+    model.save(tmp_path / "td3")
+    loaded = TD3.load(tmp_path / "td3")
+    assert isinstance(loaded.action_noise, NormalActionNoise)
+    np.testing.assert_array_equal(loaded.action_noise._sigma, noise._sigma)
+    obs = np.array([[1.0, 0.0, 0.5]], dtype=np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
+    a, b = flat(model.policy), flat(loaded.policy)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
