@@ -380,11 +380,28 @@ class SACPolicy(BasePolicy):
 
         :param mode: True for training
         """
-        if mode == self.training and self.actor.training == mode and self.critic.training == mode:
-            return
-        self.actor.train(mode)
-        self.critic.train(mode)
-        self._training = mode
+        set_networks_training_mode(self, (self.actor, self.critic), mode)
+
+
+def set_networks_training_mode(policy: BasePolicy, networks: tuple[nn.Module, ...], mode: bool) -> None:
+    """
+    Set the training mode of some networks of a policy (and of the policy's own flag), leaving the others (targets)
+    as they are. ``predict`` and ``train`` switch modes at every environment step, and walking the module tree each
+    time (``Module.train``) cost about 0.1 ms per network, so the modules are listed once per set of networks.
+
+    :param policy: the policy
+    :param networks: the networks to switch (e.g. the actor and the critic)
+    :param mode: True for training
+    """
+    key = tuple(id(network) for network in networks)
+    cache = policy.__dict__.get("_training_mode_modules")
+    if cache is None or cache[0] != key:
+        cache = (key, [module for network in networks for module in network.modules()])
+        _set_config(policy, _training_mode_modules=cache)
+    for module in cache[1]:
+        # What Module.train() does for each module, without walking the tree again.
+        module._set_training_mode(mode)
+    policy._training = mode
 
 
 def critic_optimized_parameters(critic: ContinuousCritic) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from mlx_baselines3.common.torch_layers import (
     get_actor_critic_arch,
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
-from mlx_baselines3.sac.policies import critic_optimized_parameters
+from mlx_baselines3.sac.policies import critic_optimized_parameters, set_networks_training_mode
 
 
 class Actor(BasePolicy):
@@ -244,11 +244,7 @@ class TD3Policy(BasePolicy):
 
         :param mode: True for training
         """
-        if mode == self.training and self.actor.training == mode and self.critic.training == mode:
-            return
-        self.actor.train(mode)
-        self.critic.train(mode)
-        self._training = mode
+        set_networks_training_mode(self, (self.actor, self.critic), mode)
 
 
 MlpPolicy = TD3Policy
