@@ -77,18 +77,22 @@ def assert_same_weights(model, sb3_model) -> None:
         np.testing.assert_allclose(np.array(value), sb3_state[sb3_name(name)].numpy(), atol=ATOL, rtol=0, err_msg=name)
 
 
-def make_batches(n_batches: int, obs_dim: int, action_dim: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [
-        dict(
+def make_batches(n_batches: int, obs_dim: int, action_dim: int, n_step_discounts: bool = False) -> list[dict[str, np.ndarray]]:
+    """Random minibatches; with ``n_step_discounts``, per-sample discounts gamma**n as an n-step buffer gives."""
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(n_batches):
+        batch = dict(
             observations=rng.normal(size=(BATCH_SIZE, obs_dim)).astype(np.float32),
             actions=rng.uniform(-1, 1, size=(BATCH_SIZE, action_dim)).astype(np.float32),
             next_observations=rng.normal(size=(BATCH_SIZE, obs_dim)).astype(np.float32),
             dones=(rng.uniform(size=(BATCH_SIZE, 1)) < 0.2).astype(np.float32),
             rewards=rng.normal(size=(BATCH_SIZE, 1)).astype(np.float32),
         )
-        for _ in range(n_batches)
-    ]
+        if n_step_discounts:
+            batch["discounts"] = (0.99 ** rng.integers(1, 4, size=(BATCH_SIZE, 1))).astype(np.float32)
+        batches.append(batch)
+    return batches
 
 
 def feed_batches(model, sb3_model, batches: list[dict[str, np.ndarray]]) -> None:
@@ -136,7 +140,8 @@ def test_sac_update(monkeypatch, ent_coef, target_update_interval, gradient_step
     if model.log_ent_coef is not None:
         np.testing.assert_allclose(np.array(model.log_ent_coef), sb3_model.log_ent_coef.detach().numpy(), atol=1e-7)
     set_quiet_loggers(model, sb3_model)
-    batches = make_batches(gradient_steps, obs_dim=3, action_dim=1)
+    # The fixed-coefficient case also checks per-sample n-step discounts.
+    batches = make_batches(gradient_steps, obs_dim=3, action_dim=1, n_step_discounts=not isinstance(ent_coef, str))
     feed_batches(model, sb3_model, batches)
 
     if use_sde:
@@ -179,7 +184,7 @@ def test_td3_ddpg_update(monkeypatch, algo, share):
     model, sb3_model = make_pair({"TD3": TD3, "DDPG": DDPG}[algo], getattr(sb3, algo), share, **kwargs)
     copy_weights_to_sb3(model, sb3_model)
     set_quiet_loggers(model, sb3_model)
-    feed_batches(model, sb3_model, make_batches(gradient_steps, obs_dim=3, action_dim=1))
+    feed_batches(model, sb3_model, make_batches(gradient_steps, obs_dim=3, action_dim=1, n_step_discounts=algo == "DDPG"))
 
     # The same target smoothing noise; SB3 draws it with Tensor.normal_(0, target_policy_noise).
     noise = np.random.default_rng(1).normal(size=(gradient_steps, BATCH_SIZE, 1)).astype(np.float32)
