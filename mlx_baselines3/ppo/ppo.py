@@ -254,36 +254,33 @@ class PPO(OnPolicyAlgorithm):
         scalars = [mx.array(x, dtype=mx.float32) for x in (clip_range, clip_range_vf, self.ent_coef, self.vf_coef)]
         target_kl = mx.array(self.target_kl if self.target_kl is not None else np.inf, dtype=mx.float32)
         active = mx.array(True)
-        all_stats, epoch_kls = [], []
-        loss = mx.array(0.0)
+        # Per minibatch: (loss, stats, whether it counts: SB3 computes minibatches up to and including the one that
+        # triggers the early stop, and none after it); read once, after the last minibatch.
+        steps: list[tuple[mx.array, mx.array, mx.array]] = []
+        epoch_start = 0
         continue_training = True
 
         # train for n_epochs epochs
         for epoch in range(self.n_epochs):
-            epoch_kls = []
+            epoch_start = len(steps)
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 was_active = active
-                loss_, stats, active = self._train_step(tuple(rollout_data), *scalars, target_kl, active)
-                # One evaluation per gradient step, asynchronous so that the next minibatch is prepared meanwhile.
-                mx.async_eval(self.policy.parameters(), self.policy.optimizer.state, loss_, stats, active)
-                # Minibatches after an early stop change nothing and are not logged (SB3 never computes them).
-                all_stats.append((stats, was_active))
-                epoch_kls.append((stats[-1], was_active))
-                loss = mx.where(was_active, loss_, loss)
+                loss, stats, active = self._train_step(tuple(rollout_data), *scalars, target_kl, active)
+                # Evaluating one output of the compiled step runs all of it; asynchronously, so that the host
+                # prepares the next minibatch meanwhile.
+                mx.async_eval(stats)
+                steps.append((loss, stats, was_active))
             self._n_updates += 1
             if self.target_kl is not None and not active.item():
                 continue_training = False
-                if self.verbose >= 1:
-                    kls = np.array([kl.item() for kl, was in epoch_kls if was.item()])
-                    print(f"Early stopping at step {epoch} due to reaching max kl: {kls[-1]:.2f}")
             if not continue_training:
                 break
 
-        stats_array = np.array(mx.stack([s for s, _ in all_stats]))
-        kept = np.array(mx.stack([w for _, w in all_stats]))
-        stats_array = stats_array[kept]
-        epoch_kl = np.array(mx.stack([kl for kl, _ in epoch_kls]))[np.array(mx.stack([w for _, w in epoch_kls]))]
-        pg_losses, value_losses, entropy_losses, clip_fractions, _ = stats_array.T
+        losses, stats_array, counted = (np.array(mx.stack(column)) for column in zip(*steps))
+        pg_losses, value_losses, entropy_losses, clip_fractions, _ = stats_array[counted].T
+        last_epoch_kls = stats_array[epoch_start:, -1][counted[epoch_start:]]
+        if not continue_training and self.verbose >= 1:
+            print(f"Early stopping at step {epoch} due to reaching max kl: {last_epoch_kls[-1]:.2f}")
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
 
@@ -291,9 +288,9 @@ class PPO(OnPolicyAlgorithm):
         self.logger.record("train/entropy_loss", float(np.mean(entropy_losses)))
         self.logger.record("train/policy_gradient_loss", float(np.mean(pg_losses)))
         self.logger.record("train/value_loss", float(np.mean(value_losses)))
-        self.logger.record("train/approx_kl", float(np.mean(epoch_kl)))
+        self.logger.record("train/approx_kl", float(np.mean(last_epoch_kls)))
         self.logger.record("train/clip_fraction", float(np.mean(clip_fractions)))
-        self.logger.record("train/loss", loss.item())
+        self.logger.record("train/loss", float(losses[counted][-1]))
         self.logger.record("train/explained_variance", explained_var)
         if "log_std" in self.policy:
             self.logger.record("train/std", mx.exp(self.policy.log_std).mean().item())
