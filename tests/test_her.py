@@ -256,3 +256,29 @@ def test_her_class_points_to_the_buffer():
 
     with pytest.raises(ImportError, match="`HER` is now a replay buffer class `HerReplayBuffer`"):
         mlx_baselines3.HER("MlpPolicy", "CartPole-v1")
+
+
+@pytest.mark.parametrize("algo", ["SAC", "TD3", "DDPG"])
+def test_continuous_actions_algorithms(algo):
+    import mlx_baselines3
+
+    env = BitFlippingEnv(n_bits=4, continuous=True, max_steps=4)
+    model = getattr(mlx_baselines3, algo)(
+        "MultiInputPolicy",
+        env,
+        replay_buffer_class=HerReplayBuffer,
+        replay_buffer_kwargs=dict(n_sampled_goal=2, goal_selection_strategy="final"),
+        learning_starts=20,
+        batch_size=16,
+        buffer_size=500,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+    )
+    model.learn(60)
+    assert isinstance(model.replay_buffer, HerReplayBuffer) and model.replay_buffer.env is model.env
+    assert model.replay_buffer.actions.dtype == np.float32 and model.replay_buffer.actions.shape[-1] == 4
+    samples = model.replay_buffer.sample(16)
+    # The last int(2/3 * 16) = 10 rows are relabelled with goals that were achieved.
+    buffer = model.replay_buffer
+    achieved = {tuple(goal) for goal in buffer.next_observations["achieved_goal"][: buffer.pos, 0]}
+    assert all(tuple(goal) in achieved for goal in np.array(samples.observations["desired_goal"])[6:])
