@@ -117,7 +117,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", default=None)
     parser.add_argument("--timesteps", type=int, default=32768)
-    parser.add_argument("--image-on-cpu", action="store_true", help="also time learn() of the image workload on the CPUs (slow)")
+    parser.add_argument(
+        "--image-on-cpu", action="store_true", help="also time learn() of the image workload on the CPUs (slow)"
+    )
     args = parser.parse_args()
     import mlx.core as mx
     import torch

@@ -52,7 +52,9 @@ def main() -> int:
     model.save(path)
     loaded = PPO.load(path, env=eval_env)
     observations = np.random.default_rng(0).uniform(-0.5, 0.5, size=(256, 4)).astype(np.float32)
-    same = np.array_equal(model.predict(observations, deterministic=True)[0], loaded.predict(observations, deterministic=True)[0])
+    same = np.array_equal(
+        model.predict(observations, deterministic=True)[0], loaded.predict(observations, deterministic=True)[0]
+    )
     print(f"Saved {path}; the loaded model predicts {'identically' if same else 'DIFFERENTLY'} on 256 observations")
 
     plot_results([os.path.join(OUTPUT, "monitor")], TOTAL_TIMESTEPS, X_TIMESTEPS, "PPO CartPole-v1 (mlx-baselines3)")

@@ -24,7 +24,7 @@ def test_truncated_minibatch_warns():
 
 
 def test_non_positive_clip_range_vf():
-    with pytest.raises(ValueError, match="`clip_range_vf` must be positive, got -0.1"):
+    with pytest.raises(ValueError, match=r"`clip_range_vf` must be positive, got -0\.1"):
         PPO("MlpPolicy", "CartPole-v1", clip_range_vf=-0.1)
 
 
@@ -34,7 +34,9 @@ def test_unknown_policy_alias():
 
 
 def test_dict_observations_need_multi_input_policy():
-    with pytest.raises(ValueError, match="You must use `MultiInputPolicy` when working with dict observation space, not MlpPolicy"):
+    with pytest.raises(
+        ValueError, match="You must use `MultiInputPolicy` when working with dict observation space, not MlpPolicy"
+    ):
         PPO("MlpPolicy", DummyVecEnv([lambda: _DictCartPole()]))
 
 
@@ -103,7 +105,7 @@ def test_bad_device_name():
 
 
 def test_optimizer_options_without_mlx_equivalent():
-    with pytest.raises(ValueError, match="use optimizer_class=mlx.optimizers.AdamW"):
+    with pytest.raises(ValueError, match=r"use optimizer_class=mlx\.optimizers\.AdamW"):
         PPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(optimizer_kwargs=dict(weight_decay=0.1)))
-    with pytest.raises(TypeError, match="is not an mlx.nn.Module class"):
+    with pytest.raises(TypeError, match=r"is not an mlx\.nn\.Module class"):
         PPO("MlpPolicy", "CartPole-v1", policy_kwargs=dict(activation_fn="relu"))

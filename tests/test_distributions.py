@@ -40,7 +40,9 @@ def test_categorical_sampling_frequencies():
 
 def test_gaussian_sampling_moments():
     mx.random.seed(1)
-    dist = DiagGaussianDistribution(2).proba_distribution(mx.zeros((50000, 2)) + mx.array([1.0, -2.0]), mx.log(mx.array([0.5, 2.0])))
+    dist = DiagGaussianDistribution(2).proba_distribution(
+        mx.zeros((50000, 2)) + mx.array([1.0, -2.0]), mx.log(mx.array([0.5, 2.0]))
+    )
     samples = np.array(dist.sample())
     np.testing.assert_allclose(samples.mean(axis=0), [1.0, -2.0], atol=0.05)
     np.testing.assert_allclose(samples.std(axis=0), [0.5, 2.0], rtol=0.03)
@@ -84,7 +86,7 @@ def _close(ours, theirs, atol=1e-5):
 
 
 def test_parity_diag_gaussian():
-    th, sb3 = _torch_and_sb3()
+    _, sb3 = _torch_and_sb3()
     mean, th_mean = _pair(rng.normal(size=(BATCH, 3)).astype(np.float32))
     log_std, th_log_std = _pair(rng.normal(size=(3,)).astype(np.float32) * 0.5)
     actions, th_actions = _pair(rng.normal(size=(BATCH, 3)).astype(np.float32))
@@ -98,7 +100,7 @@ def test_parity_diag_gaussian():
 
 
 def test_parity_squashed_gaussian():
-    th, sb3 = _torch_and_sb3()
+    _, sb3 = _torch_and_sb3()
     mean, th_mean = _pair(rng.normal(size=(BATCH, 2)).astype(np.float32))
     log_std, th_log_std = _pair(np.array([-0.5, 0.3], dtype=np.float32))
     actions, th_actions = _pair(np.tanh(rng.normal(size=(BATCH, 2))).astype(np.float32))
@@ -134,7 +136,7 @@ def test_parity_multicategorical():
 
 
 def test_parity_bernoulli():
-    th, sb3 = _torch_and_sb3()
+    _, sb3 = _torch_and_sb3()
     logits, th_logits = _pair(rng.normal(size=(BATCH, 4)).astype(np.float32) * 4)
     actions, th_actions = _pair(rng.integers(0, 2, size=(BATCH, 4)).astype(np.float32))
     ours = BernoulliDistribution(4).proba_distribution(logits)

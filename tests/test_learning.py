@@ -9,7 +9,9 @@ from mlx_baselines3.common.utils import LinearSchedule
 
 
 def _evaluate(model) -> float:
-    mean_reward, _ = evaluate_policy(model, make_vec_env("CartPole-v1", n_envs=1, seed=100), n_eval_episodes=10, deterministic=True)
+    mean_reward, _ = evaluate_policy(
+        model, make_vec_env("CartPole-v1", n_envs=1, seed=100), n_eval_episodes=10, deterministic=True
+    )
     return mean_reward
 
 

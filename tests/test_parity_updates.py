@@ -58,7 +58,9 @@ def _prepare(algo_cls, sb3_cls, env_id, **kwargs):
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_ppo_update_parity(env_id):
     n_steps = 64
-    ours, theirs = _prepare(PPO, sb3.PPO, env_id, n_steps=n_steps, batch_size=n_steps, n_epochs=2, ent_coef=0.01, clip_range_vf=0.2)
+    ours, theirs = _prepare(
+        PPO, sb3.PPO, env_id, n_steps=n_steps, batch_size=n_steps, n_epochs=2, ent_coef=0.01, clip_range_vf=0.2
+    )
     ours.train()
     theirs.train()
     assert _assert_same_weights(ours, theirs) >= 12
@@ -79,7 +81,9 @@ def test_a2c_update_parity(env_id):
 
 def test_ppo_target_kl_early_stop_matches_sb3():
     # A tiny target_kl stops the update after the first minibatch on both sides.
-    ours, theirs = _prepare(PPO, sb3.PPO, "CartPole-v1", n_steps=64, batch_size=16, n_epochs=3, learning_rate=0.01, target_kl=1e-6)
+    ours, theirs = _prepare(
+        PPO, sb3.PPO, "CartPole-v1", n_steps=64, batch_size=16, n_epochs=3, learning_rate=0.01, target_kl=1e-6
+    )
     # Same minibatch order on both sides: both buffers draw one NumPy permutation per epoch.
     np.random.seed(0)
     ours.train()
@@ -91,11 +95,10 @@ def test_ppo_target_kl_early_stop_matches_sb3():
 
 
 def test_gae_parity_with_sb3():
+    import gymnasium as gym
     from stable_baselines3.common.buffers import RolloutBuffer as SB3RolloutBuffer
 
     from mlx_baselines3.common.buffers import RolloutBuffer
-
-    import gymnasium as gym
 
     obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2)
     rng = np.random.default_rng(3)

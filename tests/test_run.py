@@ -78,7 +78,9 @@ def test_torch_classes_are_mapped_by_name():
     model = A2C(
         "MlpPolicy",
         "CartPole-v1",
-        policy_kwargs=dict(activation_fn=th.nn.ReLU, optimizer_class=th.optim.Adam, optimizer_kwargs=dict(eps=1e-6, betas=(0.8, 0.9))),
+        policy_kwargs=dict(
+            activation_fn=th.nn.ReLU, optimizer_class=th.optim.Adam, optimizer_kwargs=dict(eps=1e-6, betas=(0.8, 0.9))
+        ),
     )
     assert isinstance(model.policy.mlp_extractor.policy_net.layers[1], nn.ReLU)
     assert isinstance(model.policy.optimizer, optim.Adam)
@@ -98,7 +100,12 @@ def test_default_optimizers_match_sb3():
 
 def test_schedules_drive_learning_rate_and_clip_range():
     model = PPO(
-        "MlpPolicy", "CartPole-v1", n_steps=32, batch_size=32, n_epochs=1, learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
+        "MlpPolicy",
+        "CartPole-v1",
+        n_steps=32,
+        batch_size=32,
+        n_epochs=1,
+        learning_rate=LinearSchedule(1e-3, 0.0, 1.0),
         clip_range=lambda progress: 0.1 * progress,
     )
     model.learn(64)

@@ -34,7 +34,13 @@ from mlx_baselines3.common.save_util import (
     save_to_zip_file,
 )
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from mlx_baselines3.common.utils import FloatSchedule, check_for_correct_spaces, get_device, set_random_seed, update_learning_rate
+from mlx_baselines3.common.utils import (
+    FloatSchedule,
+    check_for_correct_spaces,
+    get_device,
+    set_random_seed,
+    update_learning_rate,
+)
 from mlx_baselines3.common.vec_env import (
     DummyVecEnv,
     VecEnv,
@@ -135,7 +141,7 @@ class BaseAlgorithm(ABC):
         # Used for computing fps, it is updated at each call of learn()
         self._num_timesteps_at_start = 0
         self.seed = seed
-        self.action_noise: "ActionNoise | None" = None
+        self.action_noise: ActionNoise | None = None
         self.start_time = 0.0
         self.learning_rate = learning_rate
         self.tensorboard_log = tensorboard_log

@@ -85,7 +85,7 @@ class BaseBuffer(ABC):
 
     def extend(self, *args, **kwargs) -> None:
         """Add several steps, one ``add`` per step."""
-        for data in zip(*args):
+        for data in zip(*args, strict=True):
             self.add(*data)
 
     def reset(self) -> None:
@@ -216,7 +216,9 @@ class RolloutBuffer(BaseBuffer):
             self.advantages[step] = last_gae_lam
         self.returns = self.advantages + self.values
 
-    def _store_step(self, action: np.ndarray, reward: np.ndarray, episode_start: np.ndarray, value: Any, log_prob: Any) -> None:
+    def _store_step(
+        self, action: np.ndarray, reward: np.ndarray, episode_start: np.ndarray, value: Any, log_prob: Any
+    ) -> None:
         self.actions[self.pos] = np.asarray(action).reshape((self.n_envs, self.action_dim))
         self.rewards[self.pos] = np.asarray(reward)
         self.episode_starts[self.pos] = np.asarray(episode_start)
@@ -345,7 +347,7 @@ class DictRolloutBuffer(RolloutBuffer):
         value: "mx.array | np.ndarray",
         log_prob: "mx.array | np.ndarray",
     ) -> None:
-        for key in self.observations.keys():
+        for key in self.observations:
             self.observations[key][self.pos] = np.array(obs[key]).reshape((self.n_envs, *self.obs_shape[key]))
         self._store_step(action, reward, episode_start, value, log_prob)
 

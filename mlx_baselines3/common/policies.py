@@ -1,4 +1,4 @@
-"""Policies and critics: ``mlx.nn.Module`` trees whose attribute names are SB3's, so parameters map 1:1 onto its state dicts."""
+"""Policies and critics: ``mlx.nn.Module`` trees with SB3's attribute names, so parameters map 1:1 onto its state dicts."""
 
 import io
 import math
@@ -62,7 +62,9 @@ def as_mlx_optimizer_class(optimizer_class: type) -> type[optim.Optimizer]:
     )
 
 
-def make_optimizer(optimizer_class: type, learning_rate: float, optimizer_kwargs: dict[str, Any] | None = None) -> optim.Optimizer:
+def make_optimizer(
+    optimizer_class: type, learning_rate: float, optimizer_kwargs: dict[str, Any] | None = None
+) -> optim.Optimizer:
     """
     Build an MLX optimizer that computes what the torch optimizer of the same name computes, from torch-style keyword
     arguments (``eps``, ``betas``, ``alpha``, ``weight_decay``...). Adam-type optimizers get ``bias_correction=True``
@@ -91,7 +93,9 @@ def make_optimizer(optimizer_class: type, learning_rate: float, optimizer_kwargs
     if cls is optim.RMSprop:
         for name in ("weight_decay", "momentum", "centered"):
             if kwargs.pop(name, 0):
-                raise ValueError(f"RMSprop {name}!=0 is not supported by mlx.optimizers.RMSprop; remove it from optimizer_kwargs.")
+                raise ValueError(
+                    f"RMSprop {name}!=0 is not supported by mlx.optimizers.RMSprop; remove it from optimizer_kwargs."
+                )
     return cls(learning_rate=learning_rate, **kwargs)
 
 
@@ -239,7 +243,7 @@ class BaseModel(nn.Module):
         if len(vector) != sum(sizes):
             raise ValueError(f"The vector has {len(vector)} values, the model has {sum(sizes)} parameters.")
         chunks = np.split(np.asarray(vector, dtype=np.float32), np.cumsum(sizes)[:-1])
-        self.update(tree_unflatten([(name, mx.array(c.reshape(p.shape))) for (name, p), c in zip(flat, chunks)]))
+        self.update(tree_unflatten([(name, mx.array(c.reshape(p.shape))) for (name, p), c in zip(flat, chunks, strict=True)]))
 
     def is_vectorized_observation(self, observation: np.ndarray | dict[str, np.ndarray]) -> bool:
         """
@@ -306,7 +310,8 @@ def _as_numeric(observation: Any, key: str | None = None) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         where = f" for key '{key}'" if key is not None else ""
         raise ValueError(
-            f"Unexpected observation dtype {array.dtype}{where}: observations must be numeric (bool, int, uint or float) arrays."
+            f"Unexpected observation dtype {array.dtype}{where}: "
+            "observations must be numeric arrays (bool, int, uint or float)."
         )
     return array
 
@@ -509,7 +514,12 @@ class ActorCriticPolicy(BasePolicy):
         if squash_output and not use_sde:
             raise ValueError("squash_output=True is only available when using gSDE (use_sde=True)")
         if use_sde:
-            dist_kwargs = {"full_std": full_std, "squash_output": squash_output, "use_expln": use_expln, "learn_features": False}
+            dist_kwargs = {
+                "full_std": full_std,
+                "squash_output": squash_output,
+                "use_expln": use_expln,
+                "learn_features": False,
+            }
         self.use_sde = use_sde
         _set_config(self, dist_kwargs=dist_kwargs)
         self.action_dist = make_proba_distribution(action_space, use_sde=use_sde, dist_kwargs=dist_kwargs)
@@ -570,7 +580,9 @@ class ActorCriticPolicy(BasePolicy):
         self._build_mlp_extractor()
         latent_dim_pi = self.mlp_extractor.latent_dim_pi
         if isinstance(self.action_dist, DiagGaussianDistribution):
-            action_net, log_std = self.action_dist.proba_distribution_net(latent_dim=latent_dim_pi, log_std_init=self.log_std_init)
+            action_net, log_std = self.action_dist.proba_distribution_net(
+                latent_dim=latent_dim_pi, log_std_init=self.log_std_init
+            )
         elif isinstance(self.action_dist, (CategoricalDistribution, MultiCategoricalDistribution, BernoulliDistribution)):
             action_net, log_std = self.action_dist.proba_distribution_net(latent_dim=latent_dim_pi), None
         else:
@@ -740,7 +752,9 @@ class ContinuousCritic(BaseModel):
         n_critics: int = 2,
         share_features_extractor: bool = True,
     ):
-        super().__init__(observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images)
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
         action_dim = get_action_dim(self.action_space)
         self.share_features_extractor = share_features_extractor
         self.n_critics = n_critics

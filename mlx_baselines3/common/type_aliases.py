@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from mlx_baselines3.common.vec_env import VecEnv
 
 GymEnv = Union[gym.Env, "VecEnv"]
-GymObs = Union[tuple, dict[str, Any], np.ndarray, int]
+GymObs = tuple | dict[str, Any] | np.ndarray | int
 GymResetReturn = tuple[GymObs, dict]
 AtariResetReturn = tuple[np.ndarray, dict[str, Any]]
 GymStepReturn = tuple[GymObs, float, bool, bool, dict]
@@ -22,8 +22,7 @@ TensorDict = dict[str, mx.array]
 OptimizerStateDict = dict[str, Any]
 MaybeCallback = Union[None, Callable, list["BaseCallback"], "BaseCallback"]
 # An observation as the policy's networks receive it (SB3 calls it PyTorchObs).
-PyTorchObs = Union[mx.array, TensorDict]
-MlxObs = PyTorchObs
+PyTorchObs = mx.array | TensorDict
 
 # A schedule takes the remaining progress (from 1 at the start of training to 0 at the end) and returns a value.
 Schedule = Callable[[float], float]

@@ -267,7 +267,7 @@ def check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
     if isinstance(space1, spaces.Dict):
         assert isinstance(space2, spaces.Dict), "spaces must be of the same type"
         assert space1.spaces.keys() == space2.spaces.keys(), "spaces must have the same keys"
-        for key in space1.spaces.keys():
+        for key in space1.spaces:
             check_shape_equal(space1.spaces[key], space2.spaces[key])
     elif isinstance(space1, spaces.Box):
         assert space1.shape == space2.shape, "spaces must have the same shape"

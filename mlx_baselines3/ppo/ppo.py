@@ -71,7 +71,7 @@ class PPO(OnPolicyAlgorithm):
         gamma: float = 0.99,
         gae_lambda: float = 0.95,
         clip_range: float | Schedule = 0.2,
-        clip_range_vf: None | float | Schedule = None,
+        clip_range_vf: float | Schedule | None = None,
         normalize_advantage: bool = True,
         ent_coef: float = 0.0,
         vf_coef: float = 0.5,
@@ -131,7 +131,8 @@ class PPO(OnPolicyAlgorithm):
             buffer_size = self.env.num_envs * self.n_steps
             if normalize_advantage and buffer_size <= 1:
                 raise ValueError(
-                    f"`n_steps * n_envs` must be greater than 1. Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
+                    "`n_steps * n_envs` must be greater than 1. "
+                    f"Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
                 )
             # Check that the rollout buffer size is a multiple of the mini-batch size
             untruncated_batches = buffer_size // batch_size
@@ -262,6 +263,7 @@ class PPO(OnPolicyAlgorithm):
 
         # train for n_epochs epochs
         for epoch in range(self.n_epochs):
+            stop_epoch = epoch
             epoch_start = len(steps)
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 was_active = active
@@ -276,11 +278,11 @@ class PPO(OnPolicyAlgorithm):
             if not continue_training:
                 break
 
-        losses, stats_array, counted = (np.array(mx.stack(column)) for column in zip(*steps))
+        losses, stats_array, counted = (np.array(mx.stack(column)) for column in zip(*steps, strict=True))
         pg_losses, value_losses, entropy_losses, clip_fractions, _ = stats_array[counted].T
         last_epoch_kls = stats_array[epoch_start:, -1][counted[epoch_start:]]
         if not continue_training and self.verbose >= 1:
-            print(f"Early stopping at step {epoch} due to reaching max kl: {last_epoch_kls[-1]:.2f}")
+            print(f"Early stopping at step {stop_epoch} due to reaching max kl: {last_epoch_kls[-1]:.2f}")
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
 
