@@ -135,9 +135,40 @@ class NatureCNN(BaseFeaturesExtractor):
         self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
 
     def __call__(self, observations: mx.array) -> mx.array:
-        features = self.cnn(observations.transpose(0, 2, 3, 1))
+        features = observations.transpose(0, 2, 3, 1)
+        # On the CPU, strided convolutions run as one matrix product over their patches: MLX's CPU backend computes
+        # their input gradient about 10x slower (measured in docs/guide/images_and_dicts.md). Same weights, same result.
+        as_matmul = mx.default_device() == mx.cpu
+        for layer in self.cnn.layers:
+            strided = isinstance(layer, nn.Conv2d) and tuple(layer.stride) != (1, 1)
+            features = _strided_conv2d_as_matmul(layer, features) if strided and as_matmul else layer(features)
         # Flatten in torch's (C, H, W) order so that the linear layer's weights are interchangeable with SB3's.
         return self.linear(features.transpose(0, 3, 1, 2).reshape(features.shape[0], -1))
+
+
+def _strided_conv2d_as_matmul(conv: nn.Conv2d, x: mx.array) -> mx.array:
+    """
+    ``conv(x)`` for an unpadded, undilated, ungrouped ``nn.Conv2d``, computed as im2col: the strided slices for every
+    kernel offset are stacked into patches ``(N, H_out, W_out, kH * kW * C)`` (the OHWI weight's order) and multiplied
+    by the flattened weight. Its gradient is slices and one matrix product, which BLAS computes fast.
+
+    :param conv: the convolution (its weight and bias are used)
+    :param x: channels-last input ``(N, H, W, C)``
+    :return: the convolution's output ``(N, H_out, W_out, out_channels)``
+    """
+    assert tuple(conv.padding) == (0, 0) and conv.dilation in (1, (1, 1)) and conv.groups == 1
+    out_channels, kernel_h, kernel_w, _ = conv.weight.shape
+    stride_h, stride_w = conv.stride
+    n, height, width, _ = x.shape
+    out_h, out_w = (height - kernel_h) // stride_h + 1, (width - kernel_w) // stride_w + 1
+    slices = [
+        x[:, i : i + stride_h * (out_h - 1) + 1 : stride_h, j : j + stride_w * (out_w - 1) + 1 : stride_w, :]
+        for i in range(kernel_h)
+        for j in range(kernel_w)
+    ]
+    patches = mx.stack(slices, axis=3).reshape(n, out_h, out_w, -1)
+    y = patches @ conv.weight.reshape(out_channels, -1).T
+    return y + conv.bias if "bias" in conv else y
 
 
 def create_mlp(
