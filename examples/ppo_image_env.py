@@ -84,7 +84,9 @@ def train_on_squares(timesteps: int, seed: int) -> None:
     before, _ = evaluate_policy(model, eval_env, n_eval_episodes=20)
     model.learn(timesteps)
     after, _ = evaluate_policy(model, eval_env, n_eval_episodes=20)
-    print(f"mean return over 20 episodes (10 = always right, ~3.3 = guessing): {before:.2f} before, {after:.2f} after training")
+    print(
+        f"mean return over 20 episodes (10 = always right, ~3.3 = guessing): {before:.2f} before, {after:.2f} after training"
+    )
 
 
 def train_on_atari(env_id: str, timesteps: int, seed: int) -> None:
