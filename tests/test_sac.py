@@ -264,3 +264,33 @@ def test_learns_identity():
     model.learn(1000)
     mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=5)
     assert mean_reward >= 90
+
+
+def test_update_is_traced_once_per_variant():
+    class CountingSAC(SAC):
+        """Counts the traces of the compiled step: its Python body runs only when MLX traces it."""
+
+        traces = 0
+
+        def _make_train_step(self, update_target):
+            step = super()._make_train_step(update_target)
+
+            def counted(*args):
+                CountingSAC.traces += 1
+                return step(*args)
+
+            return counted
+
+    # A changing learning rate and entropy coefficient never retrace; two variants with target_update_interval=2.
+    model = CountingSAC(
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_rate=LinearSchedule(1e-3, 1e-4, 1.0),
+        learning_starts=10,
+        batch_size=8,
+        gradient_steps=2,
+        target_update_interval=2,
+        policy_kwargs=dict(net_arch=[16]),
+    )
+    model.learn(60)
+    assert model._n_updates == 100 and CountingSAC.traces == 2

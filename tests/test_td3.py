@@ -213,3 +213,34 @@ def test_save_load_with_action_noise(tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs)[0], model.predict(obs)[0])
     a, b = flat(model.policy), flat(loaded.policy)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_update_is_traced_once_per_variant():
+    class CountingTD3(TD3):
+        """Counts the traces of the compiled steps: their Python body runs only when MLX traces them."""
+
+        traces = 0
+
+        def _make_train_step(self, update_actor):
+            step = super()._make_train_step(update_actor)
+
+            def counted(*args):
+                CountingTD3.traces += 1
+                return step(*args)
+
+            return counted
+
+    model = CountingTD3(
+        "MlpPolicy",
+        "Pendulum-v1",
+        learning_rate=lambda progress: 1e-3 * progress,
+        learning_starts=10,
+        batch_size=8,
+        train_freq=3,
+        gradient_steps=3,
+        policy_kwargs=dict(net_arch=[16]),
+    )
+    model.learn(60)
+    # 17 rollouts of 3 steps after the warm-up, 3 gradient steps each: critic-only and critic+actor steps alternate and
+    # each variant is traced once.
+    assert model._n_updates == 51 and CountingTD3.traces == 2

@@ -147,7 +147,7 @@ class SAC(OffPolicyAlgorithm):
         super()._setup_model()
         self._create_aliases()
         if self.target_entropy == "auto":
-            self.target_entropy = float(-np.prod(self.env.action_space.shape).astype(np.float32))  # type: ignore[union-attr]
+            self.target_entropy = float(-np.prod(self.action_space.shape).astype(np.float32))
         else:
             # Fails on strings other than "auto".
             self.target_entropy = float(self.target_entropy)
