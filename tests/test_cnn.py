@@ -11,7 +11,7 @@ import pytest
 from gymnasium import spaces
 from mlx.utils import tree_flatten
 
-from mlx_baselines3 import A2C, DQN, PPO
+from mlx_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from mlx_baselines3.common.envs import FakeImageEnv
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy
 from mlx_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
@@ -21,12 +21,17 @@ from mlx_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
 # 36x36 is about the smallest image NatureCNN's three valid convolutions accept (36 -> 8 -> 3 -> 1).
 SIZE = 36
-# Tiny budgets: 16 steps train each algorithm at least once.
+# Tiny budgets: 16 steps train each algorithm at least once. The off-policy ones get Box actions.
+OFF_POLICY_KWARGS = dict(learning_starts=0, buffer_size=64, train_freq=4, batch_size=8)
 ALGO_KWARGS = {
     PPO: dict(n_steps=8, batch_size=8, n_epochs=2),
     A2C: dict(n_steps=8),
-    DQN: dict(learning_starts=0, buffer_size=64, train_freq=4, batch_size=8),
+    DQN: OFF_POLICY_KWARGS,
+    SAC: OFF_POLICY_KWARGS,
+    TD3: OFF_POLICY_KWARGS,
+    DDPG: OFF_POLICY_KWARGS,
 }
+CONTINUOUS_ONLY = (SAC, TD3, DDPG)
 
 
 def _image_batch(space: spaces.Box, n: int, seed: int = 0) -> np.ndarray:
@@ -99,7 +104,8 @@ def _conv_weights(model) -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("algo", list(ALGO_KWARGS))
 @pytest.mark.parametrize("channel_first", [True, False])
 def test_cnn_policy_trains_predicts_and_reloads(algo, channel_first, tmp_path):
-    env = FakeImageEnv(action_dim=3, screen_height=SIZE, screen_width=SIZE, n_channels=1, channel_first=channel_first)
+    discrete = algo not in CONTINUOUS_ONLY
+    env = FakeImageEnv(action_dim=3, screen_height=SIZE, screen_width=SIZE, channel_first=channel_first, discrete=discrete)
     policy_kwargs = dict(features_extractor_kwargs=dict(features_dim=32))
     model = algo("CnnPolicy", env, seed=0, policy_kwargs=policy_kwargs, **ALGO_KWARGS[algo])
     # Channel-last images are transposed by a VecTransposeImage wrapper, as in SB3; the policy always sees (C, H, W).
@@ -114,9 +120,10 @@ def test_cnn_policy_trains_predicts_and_reloads(algo, channel_first, tmp_path):
 
     frames = _image_batch(env.observation_space, 4)  # the env's own layout
     actions, _ = model.predict(frames, deterministic=True)
-    assert actions.shape == (4,) and all(env.action_space.contains(a) for a in actions)
+    assert actions.shape == (4, *env.action_space.shape) and all(env.action_space.contains(a) for a in actions)
     single, _ = model.predict(frames[0], deterministic=True)
-    assert single.shape == () and single == actions[0]
+    assert single.shape == env.action_space.shape
+    np.testing.assert_allclose(single, actions[0], rtol=1e-5, atol=1e-6)
     # predict() moves the channel axis when given the other layout, as SB3's maybe_transpose does.
     other_layout = np.moveaxis(frames, 1, -1) if channel_first else np.moveaxis(frames, -1, 1)
     np.testing.assert_array_equal(model.predict(other_layout, deterministic=True)[0], actions)

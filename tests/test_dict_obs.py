@@ -8,7 +8,7 @@ import pytest
 from gymnasium import spaces
 from mlx.utils import tree_flatten
 
-from mlx_baselines3 import A2C, DQN, PPO
+from mlx_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from mlx_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer
 from mlx_baselines3.common.envs import SimpleMultiObsEnv
 from mlx_baselines3.common.evaluation import evaluate_policy
@@ -19,12 +19,17 @@ from mlx_baselines3.common.torch_layers import CombinedExtractor, FlattenExtract
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecFrameStack, VecTransposeImage
 
 SIZE = 36
-# Tiny budgets: 32 steps train each algorithm at least once.
+# Tiny budgets: 32 steps train each algorithm at least once. The off-policy ones get Box actions.
+OFF_POLICY_KWARGS = dict(learning_starts=0, buffer_size=64, train_freq=4, batch_size=8)
 ALGO_KWARGS = {
     PPO: dict(n_steps=8, batch_size=16, n_epochs=2),
     A2C: dict(n_steps=8),
-    DQN: dict(learning_starts=0, buffer_size=64, train_freq=4, batch_size=8),
+    DQN: OFF_POLICY_KWARGS,
+    SAC: OFF_POLICY_KWARGS,
+    TD3: OFF_POLICY_KWARGS,
+    DDPG: OFF_POLICY_KWARGS,
 }
+CONTINUOUS_ONLY = (SAC, TD3, DDPG)
 
 
 class DictTargetEnv(gym.Env):
@@ -102,14 +107,15 @@ def _parameters(model) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("algo", list(ALGO_KWARGS))
 def test_multi_input_trains_predicts_and_reloads(algo, tmp_path):
-    n_envs = 1 if algo is DQN else 2
-    env = DummyVecEnv([DictTargetEnv] * n_envs)
+    on_policy = algo in (PPO, A2C)
+    n_envs = 2 if on_policy else 1
+    env = DummyVecEnv([lambda: DictTargetEnv(box_actions=algo in CONTINUOUS_ONLY)] * n_envs)
     model = algo("MultiInputPolicy", env, seed=0, policy_kwargs=dict(net_arch=[16]), **ALGO_KWARGS[algo])
     # Channel-last image keys are transposed by a VecTransposeImage; the Dict buffer is picked automatically.
     assert isinstance(model.get_env(), VecTransposeImage)
     assert model.observation_space["img"].shape == (1, SIZE, SIZE)
-    buffer = model.replay_buffer if algo is DQN else model.rollout_buffer
-    assert isinstance(buffer, DictReplayBuffer if algo is DQN else DictRolloutBuffer)
+    buffer = model.rollout_buffer if on_policy else model.replay_buffer
+    assert isinstance(buffer, DictRolloutBuffer if on_policy else DictReplayBuffer)
     assert set(buffer.observations) == {"img", "vec", "target", "flags"}
     before = _parameters(model)
     model.learn(32)
@@ -118,9 +124,9 @@ def test_multi_input_trains_predicts_and_reloads(algo, tmp_path):
 
     obs = env.reset()  # channel-last images, as the env makes them
     actions, _ = model.predict(obs, deterministic=True)
-    assert actions.shape == (n_envs,)
+    assert actions.shape == (n_envs, *env.action_space.shape)
     single = {key: value[0] for key, value in obs.items()}
-    assert model.predict(single, deterministic=True)[0] == actions[0]
+    np.testing.assert_allclose(model.predict(single, deterministic=True)[0], actions[0], rtol=1e-5, atol=1e-6)
     transposed = dict(obs, img=np.moveaxis(obs["img"], -1, 1))
     np.testing.assert_array_equal(model.predict(transposed, deterministic=True)[0], actions)
 
