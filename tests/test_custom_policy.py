@@ -8,9 +8,9 @@ import mlx.optimizers as optim
 import numpy as np
 import pytest
 from gymnasium import spaces
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_map
 
-from mlx_baselines3 import A2C, DQN, PPO
+from mlx_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from mlx_baselines3.common.policies import ActorCriticPolicy
 from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor, as_mlx_module_class, create_mlp
 
@@ -207,3 +207,32 @@ def test_dqn_policy_kwargs():
     assert q_net.q_net.layers[0].weight.shape == (16, 16)
     model.learn(32)
     assert model.predict(np.zeros(4, dtype=np.float32))[0] in (0, 1)
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3, DDPG])
+def test_off_policy_net_arch_critics_and_activation(algo):
+    policy_kwargs = dict(net_arch=dict(pi=[16], qf=[32, 8]), n_critics=3, activation_fn=nn.ELU)
+    model = algo(
+        "MlpPolicy", "Pendulum-v1", learning_starts=0, buffer_size=64, batch_size=8, train_freq=4, policy_kwargs=policy_kwargs
+    )
+    critic, actor = model.policy.critic, model.policy.actor
+    assert critic.n_critics == 3 and len(critic.q_networks) == 3
+    # The critic reads observation (3) and action (1); SAC's actor ends in separate mean/log-std heads, TD3's in mu.
+    assert [layer.weight.shape for layer in critic.qf2.layers if isinstance(layer, nn.Linear)] == [(32, 4), (8, 32), (1, 8)]
+    actor_net = actor.latent_pi if algo is SAC else actor.mu
+    assert actor_net.layers[0].weight.shape == (16, 3) and isinstance(actor_net.layers[1], nn.ELU)
+    assert isinstance(critic.qf0.layers[1], nn.ELU)
+    before = _weights(critic)
+    model.learn(16)
+    assert any(not np.allclose(before[k], v) for k, v in _weights(critic).items())
+
+
+def test_sac_gsde_clip_mean():
+    obs = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32) * 100
+    for clip_mean in (1.5, 0.0):
+        model = SAC("MlpPolicy", "Pendulum-v1", use_sde=True, policy_kwargs=dict(clip_mean=clip_mean, net_arch=[16]))
+        # Large weights make the unclipped mean large too.
+        model.policy.actor.update(tree_map(lambda w: w * 20, model.policy.actor.trainable_parameters()))
+        mean, _, _ = model.policy.actor.get_action_dist_params(mx.array(obs))
+        largest = np.abs(np.array(mean)).max()
+        assert largest == pytest.approx(1.5) if clip_mean else largest > 1.5

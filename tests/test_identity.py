@@ -4,9 +4,10 @@ reaches SB3's threshold of 90 reward over 100-step episodes, with gSDE too."""
 import numpy as np
 import pytest
 
-from mlx_baselines3 import A2C, DQN, PPO
+from mlx_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from mlx_baselines3.common.envs import IdentityEnv, IdentityEnvBox, IdentityEnvMultiBinary, IdentityEnvMultiDiscrete
 from mlx_baselines3.common.evaluation import evaluate_policy
+from mlx_baselines3.common.noise import NormalActionNoise
 from mlx_baselines3.common.vec_env import DummyVecEnv
 
 DIM = 4
@@ -61,4 +62,15 @@ def test_discrete_identity(algo, env_class, total_timesteps, kwargs):
 def test_continuous_identity(algo, kwargs):
     env = IdentityEnvBox(eps=0.5)
     model = algo("MlpPolicy", env, learning_rate=1e-3, seed=0, **kwargs).learn(2000)
+    _check_learned(model, env)
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3, DDPG])
+def test_off_policy_continuous_identity(algo):
+    env = IdentityEnvBox(eps=0.5)
+    kwargs = dict(policy_kwargs=dict(net_arch=[64, 64]), gamma=0.95)
+    if algo is TD3:
+        kwargs["action_noise"] = NormalActionNoise(mean=np.zeros(1), sigma=0.1 * np.ones(1))
+    # 100 random warm-up steps (learning_starts), then 300 steps of training.
+    model = algo("MlpPolicy", env, learning_rate=1e-3, seed=0, **kwargs).learn(400)
     _check_learned(model, env)
