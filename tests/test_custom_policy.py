@@ -236,3 +236,28 @@ def test_sac_gsde_clip_mean():
         mean, _, _ = model.policy.actor.get_action_dist_params(mx.array(obs))
         largest = np.abs(np.array(mean)).max()
         assert largest == pytest.approx(1.5) if clip_mean else largest > 1.5
+
+
+class DropoutExtractor(BaseFeaturesExtractor):
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 16):
+        super().__init__(observation_space, features_dim)
+        self.net = nn.Sequential(nn.Linear(observation_space.shape[0], features_dim), nn.Dropout(0.5), nn.ReLU())
+
+    def __call__(self, observations: mx.array) -> mx.array:
+        return self.net(observations)
+
+
+@pytest.mark.parametrize("algo", [PPO, A2C])
+def test_dropout_draws_new_masks_in_compiled_updates(algo):
+    kwargs = dict(n_steps=16, batch_size=16, n_epochs=1) if algo is PPO else dict(n_steps=16)
+    model = algo("MlpPolicy", "CartPole-v1", seed=0, policy_kwargs=dict(features_extractor_class=DropoutExtractor), **kwargs)
+    model.learn(16)
+    # The compiled update draws its dropout masks from MLX's generator, so each call advances it.
+    before = np.array(mx.random.state[0])
+    model.train()
+    middle = np.array(mx.random.state[0])
+    model.train()
+    assert not np.array_equal(before, middle) and not np.array_equal(middle, np.array(mx.random.state[0]))
+    # Rollouts and predict() run the extractor in evaluation mode: no dropout.
+    obs = np.ones((3, 4), dtype=np.float32)
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])

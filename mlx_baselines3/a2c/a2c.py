@@ -147,7 +147,8 @@ class A2C(OnPolicyAlgorithm):
             return loss, (policy_loss, value_loss, entropy_loss)
 
         loss_and_grad = nn.value_and_grad(policy, loss_fn)
-        state = [policy.state, optimizer.state]
+        # The random state too: layers such as Dropout in custom networks would otherwise reuse the traced mask.
+        state = [policy.state, optimizer.state, mx.random.state]
 
         def step(batch, ent_coef, vf_coef):
             (_, stats), grads = loss_and_grad(*batch, ent_coef, vf_coef)

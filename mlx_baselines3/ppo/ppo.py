@@ -219,7 +219,8 @@ class PPO(OnPolicyAlgorithm):
             return loss, (policy_loss, value_loss, entropy_loss, clip_fraction, approx_kl)
 
         loss_and_grad = nn.value_and_grad(policy, loss_fn)
-        state = [policy.state, optimizer.state]
+        # The random state too: layers such as Dropout in custom networks would otherwise reuse the traced mask.
+        state = [policy.state, optimizer.state, mx.random.state]
 
         def step(batch, clip_range, clip_range_vf, ent_coef, vf_coef, target_kl, active):
             (loss, stats), grads = loss_and_grad(*batch, clip_range, clip_range_vf, ent_coef, vf_coef)
