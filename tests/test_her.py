@@ -282,3 +282,23 @@ def test_continuous_actions_algorithms(algo):
     buffer = model.replay_buffer
     achieved = {tuple(goal) for goal in buffer.next_observations["achieved_goal"][: buffer.pos, 0]}
     assert all(tuple(goal) in achieved for goal in np.array(samples.observations["desired_goal"])[6:])
+
+
+def test_sb3_her_buffer_loads(tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.envs import BitFlippingEnv as SB3BitFlippingEnv
+
+    kwargs = dict(learning_starts=20, buffer_size=200, train_freq=1, policy_kwargs=dict(net_arch=[8]))
+    theirs = sb3.DQN(
+        "MultiInputPolicy", SB3BitFlippingEnv(n_bits=4, max_steps=4), replay_buffer_class=sb3.HerReplayBuffer, **kwargs
+    )
+    theirs.learn(30)
+    theirs.save_replay_buffer(tmp_path / "sb3_her")
+    ours = DQN("MultiInputPolicy", BitFlippingEnv(n_bits=4, max_steps=4), replay_buffer_class=HerReplayBuffer, **kwargs)
+    ours.load_replay_buffer(tmp_path / "sb3_her", truncate_last_traj=False)
+    buffer = ours.replay_buffer
+    assert type(buffer) is HerReplayBuffer and buffer.env is ours.env and buffer.pos == 30
+    for name in ("ep_start", "ep_length", "actions", "rewards", "dones"):
+        np.testing.assert_array_equal(getattr(buffer, name), getattr(theirs.replay_buffer, name), err_msg=name)
+    ours.learn(30)
+    assert buffer.pos == 60 and ours._n_updates > 0
