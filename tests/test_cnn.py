@@ -183,6 +183,8 @@ def test_nature_cnn_rejects_non_images():
         NatureCNN(spaces.Discrete(3))
     with pytest.raises(ValueError, match="You should use NatureCNN only with images"):
         PPO("CnnPolicy", "CartPole-v1")
+    with pytest.raises(ValueError, match="NatureCNN needs images of at least 36x36 pixels, got 35x40"):
+        NatureCNN(spaces.Box(0, 255, (1, 35, 40), dtype=np.uint8))
 
 
 def test_image_space_detection_and_wrapping():

@@ -131,6 +131,12 @@ class NatureCNN(BaseFeaturesExtractor):
         )
         for kernel, stride in ((8, 4), (4, 2), (3, 1)):
             height, width = (height - kernel) // stride + 1, (width - kernel) // stride + 1
+        if height < 1 or width < 1:
+            image_size = "x".join(str(size) for size in observation_space.shape[1:])
+            raise ValueError(
+                f"NatureCNN needs images of at least 36x36 pixels, got {image_size} (observation space {observation_space}): "
+                "use larger images or a smaller custom features extractor."
+            )
         n_flatten = 64 * height * width
         self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
 
