@@ -4,6 +4,7 @@ import gymnasium as gym
 
 from mlx_baselines3 import DQN
 from mlx_baselines3.common.evaluation import evaluate_policy
+from mlx_baselines3.common.monitor import Monitor
 
 model = DQN(
     "MlpPolicy",
@@ -26,5 +27,5 @@ model.learn(total_timesteps=50_000, log_interval=50)
 model.save("dqn_cartpole")
 
 model = DQN.load("dqn_cartpole")
-mean_reward, std_reward = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=10, deterministic=True)
+mean_reward, std_reward = evaluate_policy(model, Monitor(gym.make("CartPole-v1")), n_eval_episodes=10, deterministic=True)
 print(f"mean reward: {mean_reward:.1f} +/- {std_reward:.1f}")
