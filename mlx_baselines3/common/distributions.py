@@ -454,6 +454,11 @@ class StateDependentNoiseDistribution(Distribution):
     :param epsilon: small value keeping the standard deviation and the squashing correction finite
     """
 
+    # Set by proba_distribution() on the distribution it returns.
+    mean_actions: mx.array
+    scale: mx.array
+    _latent_sde: mx.array
+
     def __init__(
         self,
         action_dim: int,
@@ -472,9 +477,6 @@ class StateDependentNoiseDistribution(Distribution):
         self.learn_features = learn_features
         self.bijector = TanhBijector(epsilon) if squash_output else None
         self.exploration_state: dict[str, mx.array] = {}
-        self.mean_actions: mx.array | None = None
-        self.scale: mx.array | None = None
-        self._latent_sde: mx.array | None = None
 
     @property
     def exploration_mat(self) -> mx.array:
@@ -633,8 +635,11 @@ def make_proba_distribution(
     )
 
 
-def _gaussian_log_std(dist: "DiagGaussianDistribution | StateDependentNoiseDistribution") -> mx.array:
-    return mx.log(dist.scale) if isinstance(dist, StateDependentNoiseDistribution) else dist.log_std
+def _gaussian_log_std(dist: Distribution) -> mx.array:
+    if isinstance(dist, StateDependentNoiseDistribution):
+        return mx.log(dist.scale)
+    assert isinstance(dist, DiagGaussianDistribution) and dist.log_std is not None
+    return dist.log_std
 
 
 def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:

@@ -5,6 +5,9 @@ All layers are ``mlx.nn`` modules. Activation classes may be given as MLX classe
 written for SB3, as torch classes (``torch.nn.ReLU``), which are mapped to the MLX class of the same name.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 import mlx.core as mx
 import mlx.nn as nn
 from gymnasium import spaces
@@ -65,12 +68,12 @@ class BaseFeaturesExtractor(nn.Module):
         """The number of features the extractor outputs."""
         return self._features_dim
 
-    def __call__(self, observations: "mx.array | TensorDict") -> mx.array:
+    def __call__(self, observations: Any) -> mx.array:
         if type(self).forward is BaseFeaturesExtractor.forward:
             raise NotImplementedError(f"{type(self).__name__} must implement __call__(observations) or forward(observations)")
         return self.forward(observations)
 
-    def forward(self, observations: "mx.array | TensorDict") -> mx.array:
+    def forward(self, observations: Any) -> mx.array:
         """
         SB3's name for the call.
 
@@ -203,18 +206,19 @@ def create_mlp(
     :return: the list of layers (wrap it in ``nn.Sequential``)
     """
     activation_fn = as_mlx_module_class(activation_fn)
-    pre_linear_modules = [as_mlx_module_class(m) for m in pre_linear_modules or []]
-    post_linear_modules = [as_mlx_module_class(m) for m in post_linear_modules or []]
+    # Built with the layer size as their one argument (Module.__init__ itself takes none, hence the Callable type).
+    pre_linear: list[Callable[[int], nn.Module]] = [as_mlx_module_class(m) for m in pre_linear_modules or []]
+    post_linear: list[Callable[[int], nn.Module]] = [as_mlx_module_class(m) for m in post_linear_modules or []]
     modules: list[nn.Module] = []
     last_dim = input_dim
     for layer_dim in net_arch:
-        modules.extend(module(last_dim) for module in pre_linear_modules)
+        modules.extend(module(last_dim) for module in pre_linear)
         modules.append(nn.Linear(last_dim, layer_dim, bias=with_bias))
-        modules.extend(module(layer_dim) for module in post_linear_modules)
+        modules.extend(module(layer_dim) for module in post_linear)
         modules.append(activation_fn())
         last_dim = layer_dim
     if output_dim > 0:
-        modules.extend(module(last_dim) for module in pre_linear_modules)
+        modules.extend(module(last_dim) for module in pre_linear)
         modules.append(nn.Linear(last_dim, output_dim, bias=with_bias))
     if squash_output:
         modules.append(nn.Tanh())
