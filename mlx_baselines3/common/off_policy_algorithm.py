@@ -374,8 +374,11 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         while done < gradient_steps:
             n_batches = min(steps_per_sample, gradient_steps - done)
             data = self.replay_buffer.sample_batches(batch_size, n_batches, env=self._vec_normalize_env)
-            for idx in range(n_batches):
-                yield _slice_samples(data, idx * batch_size, (idx + 1) * batch_size)
+            if n_batches == 1:
+                yield data
+            else:
+                for idx in range(n_batches):
+                    yield _slice_samples(data, idx * batch_size, (idx + 1) * batch_size)
             done += n_batches
 
     def _transition_nbytes(self) -> int:

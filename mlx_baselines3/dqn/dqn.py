@@ -234,13 +234,14 @@ class DQN(OffPolicyAlgorithm):
                 replay_data.rewards,
                 discounts,
             )
-            # Asynchronous: the next minibatch is sliced while this step runs.
-            mx.async_eval(loss, self.policy.parameters(), optimizer.state)
+            # Asynchronous: the next minibatch is sliced while this step runs. The new parameters and optimizer state
+            # are outputs of the same compiled computation as the loss, so they are computed with it.
+            mx.async_eval(loss)
             losses.append(loss)
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", mx.mean(mx.stack(losses)).item())
+        self.logger.record("train/loss", float(np.mean(np.array(mx.stack(losses)))))
 
     def predict(
         self,
