@@ -185,7 +185,9 @@ class BaseModel(nn.Module):
 
         :param mode: True for training
         """
-        self.train(mode)
+        # predict() calls this at every step: only walk the module tree when the mode really changes.
+        if mode != self.training:
+            self.train(mode)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """
