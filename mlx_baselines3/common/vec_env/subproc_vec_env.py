@@ -259,19 +259,34 @@ class SubprocVecEnv(VecEnv):
             # process holds a copy of it) must not leave the parent blocked forever.
             if not wait([remote, process.sentinel], timeout):
                 raise TimeoutError(f"SubprocVecEnv worker {env_idx} did not reply within {timeout} s to {action}")
-            try:
+            with contextlib.suppress(ConnectionError, EOFError, OSError):
                 if remote.poll():
-                    status, payload = remote.recv()
-                    self._pending[env_idx] -= 1
-                    if status == "ok":
-                        return payload
-                    self._raise_worker_error(env_idx, action, payload)
-            except (ConnectionError, EOFError, OSError):
-                pass
+                    return self._read_reply(env_idx, action)
             self._mark_dead(env_idx)
-        raise EOFError(
-            f"SubprocVecEnv worker {env_idx} (pid {process.pid}) {self._dead[env_idx]} while trying to {action}; "
-            "its environment is lost. Close this VecEnv and create a new one."
+        raise self._lost_worker_error(env_idx, action)
+
+    def _read_reply(self, env_idx: int, action: str) -> Any:
+        """
+        Read a reply that is known to be there (its pipe is readable).
+
+        :param env_idx: index of the worker
+        :param action: what the worker was asked to do, for error messages
+        :return: the result of the command
+        """
+        try:
+            status, payload = self.remotes[env_idx].recv()
+        except (ConnectionError, EOFError, OSError):
+            self._mark_dead(env_idx)
+            raise self._lost_worker_error(env_idx, action) from None
+        self._pending[env_idx] -= 1
+        if status != "ok":
+            self._raise_worker_error(env_idx, action, payload)
+        return payload
+
+    def _lost_worker_error(self, env_idx: int, action: str) -> EOFError:
+        return EOFError(
+            f"SubprocVecEnv worker {env_idx} (pid {self.processes[env_idx].pid}) {self._dead[env_idx]} while trying to "
+            f"{action}; its environment is lost. Close this VecEnv and create a new one."
         )
 
     def _raise_worker_error(self, env_idx: int, action: str, payload: tuple[str, str, bytes | None]) -> None:
@@ -312,7 +327,9 @@ class SubprocVecEnv(VecEnv):
             for handle in wait(list(handles)):
                 env_idx = handles[handle]
                 if env_idx in waiting_on:
-                    results[env_idx] = self._recv(env_idx, action)
+                    # A readable pipe holds the reply: read it without waiting again (one system call per worker).
+                    ready = handle is self.remotes[env_idx]
+                    results[env_idx] = self._read_reply(env_idx, action) if ready else self._recv(env_idx, action)
                     waiting_on.discard(env_idx)
         return [results[env_idx] for env_idx in indices]
 
