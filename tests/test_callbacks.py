@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from gymnasium import spaces
 
-from mlx_baselines3 import A2C, DQN, PPO
+from mlx_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from mlx_baselines3.common.callbacks import (
     BaseCallback,
     CallbackList,
@@ -32,7 +32,7 @@ from mlx_baselines3.common.monitor import Monitor
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 # Every algorithm the callbacks are checked with; add new algorithms here.
-ALGOS = [A2C, PPO, DQN]
+ALGOS = [A2C, PPO, DQN, SAC, TD3, DDPG]
 # Small settings (by class name) so that a few hundred timesteps include several updates.
 TINY_KWARGS: dict[str, dict[str, Any]] = {
     "A2C": {"n_steps": 8},
