@@ -615,3 +615,49 @@ def test_parity_with_sb3_dummy_vec_env_and_monitor():
 def test_vec_frame_stack_is_a_wrapper_with_forwarding():
     venv = VecFrameStack(DummyVecEnv([lambda: CountEnv(3)]), n_stack=2)
     assert venv.get_attr("env_id") == [3] and venv.envs[0].env_id == 3
+
+
+class _ColorEnv(gym.Env):
+    """Renders a 64x48 frame whose grey level counts the steps (10 per step)."""
+
+    observation_space = spaces.Box(0, 1, (1,))
+    action_space = spaces.Discrete(2)
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self):
+        self.render_mode = "rgb_array"
+        self.count = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.count = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        self.count += 1
+        return np.zeros(1, dtype=np.float32), 0.0, False, False, {}
+
+    def render(self):
+        return np.full((48, 64, 3), 10 * self.count, dtype=np.uint8)
+
+
+def test_vec_video_recorder_writes_a_real_mp4(tmp_path):
+    pytest.importorskip("moviepy")
+    from moviepy import VideoFileClip
+
+    venv = DummyVecEnv([_ColorEnv] * 2)
+    recorder = VecVideoRecorder(venv, str(tmp_path), lambda step: step == 0, video_length=12, name_prefix="color")
+    recorder.reset()
+    tiled = tile_images(venv.get_images())
+    for _ in range(12):
+        recorder.step(np.zeros(2, dtype=np.int64))
+    recorder.close()
+    video = tmp_path / "color-step-0-to-step-12.mp4"
+    with VideoFileClip(str(video)) as clip:
+        assert clip.fps == recorder.frames_per_sec == 10
+        frames = list(clip.iter_frames())
+    # video_length + 1 frames of both envs tiled together, decoded back from the mp4 (lossy: grey levels within 8).
+    assert len(frames) == 13
+    assert frames[0].shape == tiled.shape
+    levels = [float(frame[:48, :64].mean()) for frame in frames]
+    np.testing.assert_allclose(levels, [10.0 * step for step in range(13)], atol=8)
