@@ -282,7 +282,7 @@ def test_load_refuses_foreign_classes_unless_trusted(tmp_path, capsys):
     path = tmp_path / "evil.pkl"
     with open(path, "wb") as file:
         pickle.dump(Exploit(), file)
-    with pytest.raises(pickle.UnpicklingError, match=r"Refusing to load 'builtins.print'.*trusted=True"):
+    with pytest.raises(pickle.UnpicklingError, match=r"Refusing to load the global 'builtins\.print'.*trusted=True"):
         VecNormalize.load(str(path), make_env())
     assert "this must never run" not in capsys.readouterr().out
 

@@ -264,13 +264,18 @@ def check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
     :param space1: a space
     :param space2: another space
     """
+    # Explicit raises rather than asserts, so that the check survives ``python -O``.
     if isinstance(space1, spaces.Dict):
-        assert isinstance(space2, spaces.Dict), "spaces must be of the same type"
-        assert space1.spaces.keys() == space2.spaces.keys(), "spaces must have the same keys"
+        if not isinstance(space2, spaces.Dict):
+            raise AssertionError(f"spaces must be of the same type: {type(space1)} != {type(space2)}")
+        if space1.spaces.keys() != space2.spaces.keys():
+            raise AssertionError(
+                f"spaces must have the same keys: {list(space1.spaces.keys())} != {list(space2.spaces.keys())}"
+            )
         for key in space1.spaces:
             check_shape_equal(space1.spaces[key], space2.spaces[key])
-    elif isinstance(space1, spaces.Box):
-        assert space1.shape == space2.shape, "spaces must have the same shape"
+    elif isinstance(space1, spaces.Box) and space1.shape != space2.shape:
+        raise AssertionError(f"spaces must have the same shape: {space1.shape} != {space2.shape}")
 
 
 def _vectorized_by_shape(observation: np.ndarray, space_shape: tuple[int, ...], space: spaces.Space) -> bool:

@@ -14,19 +14,6 @@ from mlx_baselines3.common.vec_env.patch_gym import _patch_env
 from mlx_baselines3.common.vec_env.util import dict_to_obs, obs_space_info
 
 
-def _is_wrapped(env: gym.Env, wrapper_class: type[gym.Wrapper]) -> bool:
-    """
-    :param env: a gymnasium env, possibly wrapped
-    :param wrapper_class: a gymnasium wrapper class
-    :return: whether ``wrapper_class`` appears in the chain of wrappers of ``env``
-    """
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, wrapper_class):
-            return True
-        env = env.env
-    return False
-
-
 class DummyVecEnv(VecEnv):
     """
     Vectorized environment that runs its sub-environments sequentially in this process. For cheap environments
@@ -137,7 +124,10 @@ class DummyVecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         """Whether sub-environments are wrapped with ``wrapper_class`` (see ``VecEnv.env_is_wrapped``)."""
-        return [_is_wrapped(env, wrapper_class) for env in self._get_target_envs(indices)]
+        # Imported here: env_util imports the vec envs.
+        from mlx_baselines3.common.env_util import is_wrapped
+
+        return [is_wrapped(env, wrapper_class) for env in self._get_target_envs(indices)]
 
     def _get_target_envs(self, indices: VecEnvIndices) -> list[gym.Env]:
         return [self.envs[i] for i in self._get_indices(indices)]

@@ -41,19 +41,6 @@ def _error_message(exc: BaseException) -> tuple[str, str, bytes | None]:
     return f"{type(exc).__name__}: {exc}", trace, pickled
 
 
-def _is_wrapped(env: gym.Env, wrapper_class: type[gym.Wrapper]) -> bool:
-    """
-    :param env: a gymnasium env, possibly wrapped
-    :param wrapper_class: a gymnasium wrapper class
-    :return: whether ``wrapper_class`` appears in the chain of wrappers of ``env``
-    """
-    while isinstance(env, gym.Wrapper):
-        if isinstance(env, wrapper_class):
-            return True
-        env = env.env
-    return False
-
-
 def _worker(remote: Connection, parent_remote: Connection, env_fn_wrapper: CloudpickleWrapper) -> None:
     """
     Body of a worker process: build the env, then serve commands from the parent until "close" or a closed pipe.
@@ -114,7 +101,10 @@ def _worker(remote: Connection, parent_remote: Connection, env_fn_wrapper: Cloud
                 setattr(env, data[0], data[1])
                 result = None
             elif cmd == "is_wrapped":
-                result = _is_wrapped(env, data)
+                # Imported here: env_util imports the vec envs.
+                from mlx_baselines3.common.env_util import is_wrapped
+
+                result = is_wrapped(env, data)
             elif cmd == "get_spaces":
                 result = (env.observation_space, env.action_space)
             else:

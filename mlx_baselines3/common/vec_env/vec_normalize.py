@@ -1,9 +1,7 @@
 """Normalization of observations and rewards with running statistics (``VecNormalize``)."""
 
 import inspect
-import os
 import pickle
-import tempfile
 from copy import deepcopy
 from typing import Any
 
@@ -12,27 +10,9 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.preprocessing import is_image_space
 from mlx_baselines3.common.running_mean_std import RunningMeanStd
+from mlx_baselines3.common.save_util import atomic_open, load_from_pkl
+from mlx_baselines3.common.utils import check_shape_equal
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvStepReturn, VecEnvWrapper
-
-
-def _check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
-    """
-    Check that two Box spaces, or two Dict spaces key by key, have the same shapes.
-
-    :param space1: the space the statistics were computed for
-    :param space2: the space of the VecEnv being wrapped
-    """
-    if isinstance(space1, spaces.Dict):
-        if not isinstance(space2, spaces.Dict):
-            raise AssertionError(f"spaces must be of the same type: {type(space1)} != {type(space2)}")
-        if space1.spaces.keys() != space2.spaces.keys():
-            raise AssertionError(
-                f"spaces must have the same keys: {list(space1.spaces.keys())} != {list(space2.spaces.keys())}"
-            )
-        for key in space1.spaces:
-            _check_shape_equal(space1.spaces[key], space2.spaces[key])
-    elif isinstance(space1, spaces.Box) and space1.shape != space2.shape:
-        raise AssertionError(f"spaces must have the same shape: {space1.shape} != {space2.shape}")
 
 
 class VecNormalize(VecEnvWrapper):
@@ -162,7 +142,7 @@ class VecNormalize(VecEnvWrapper):
         self.num_envs = venv.num_envs
         self.class_attributes = dict(inspect.getmembers(self.__class__))
         self.render_mode = venv.render_mode
-        _check_shape_equal(self.observation_space, venv.observation_space)
+        check_shape_equal(self.observation_space, venv.observation_space)
         self.returns = np.zeros(self.num_envs)
 
     def _update_obs_rms(self, obs: np.ndarray | dict[str, np.ndarray]) -> None:
@@ -306,9 +286,10 @@ class VecNormalize(VecEnvWrapper):
         """
         Load a VecNormalize saved with ``save()``, by this library or by Stable-Baselines3, and wrap ``venv`` with it.
 
-        Unlike a plain ``pickle.load``, only the classes such a file needs are rebuilt (VecNormalize, RunningMeanStd,
-        gymnasium spaces, NumPy arrays and generators), so a tampered file cannot run code. SB3's class paths map to
-        this library's classes, so SB3 files load without torch.
+        Unlike a plain ``pickle.load``, only allowlisted globals are rebuilt (the allowlist model zips use, see
+        ``common/torch_format.py``: VecNormalize, RunningMeanStd, gymnasium spaces, NumPy arrays and generators...),
+        so a tampered file cannot run code. SB3's class paths map to this library's classes, so SB3 files load
+        without torch.
 
         :param load_path: path of the file
         :param venv: the VecEnv to wrap
@@ -316,8 +297,7 @@ class VecNormalize(VecEnvWrapper):
             e.g. those of a VecNormalize subclass
         :return: the VecNormalize, wrapping ``venv``
         """
-        with open(load_path, "rb") as file_handler:
-            vec_normalize = pickle.load(file_handler) if trusted else _RestrictedUnpickler(file_handler).load()
+        vec_normalize = load_from_pkl(load_path, trusted=trusted)
         if not isinstance(vec_normalize, VecNormalize):
             raise TypeError(f"{load_path} holds a {type(vec_normalize).__name__}, not a VecNormalize")
         vec_normalize.set_venv(venv)
@@ -330,67 +310,5 @@ class VecNormalize(VecEnvWrapper):
 
         :param save_path: path of the file
         """
-        directory = os.path.dirname(os.path.abspath(save_path))
-        file_descriptor, tmp_path = tempfile.mkstemp(dir=directory, prefix=".vecnormalize-", suffix=".tmp")
-        try:
-            with os.fdopen(file_descriptor, "wb") as file_handler:
-                pickle.dump(self, file_handler)
-            os.replace(tmp_path, save_path)
-        except BaseException:
-            os.unlink(tmp_path)
-            raise
-
-
-# Globals a VecNormalize pickle may reference, written by this library or by SB3 (numpy 1 and 2 module paths).
-_CLASS_ALIASES: dict[tuple[str, str], Any] = {
-    ("mlx_baselines3.common.vec_env.vec_normalize", "VecNormalize"): VecNormalize,
-    ("stable_baselines3.common.vec_env.vec_normalize", "VecNormalize"): VecNormalize,
-    ("mlx_baselines3.common.running_mean_std", "RunningMeanStd"): RunningMeanStd,
-    ("stable_baselines3.common.running_mean_std", "RunningMeanStd"): RunningMeanStd,
-}
-_SAFE_GLOBALS = {
-    ("builtins", "object"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "complex"),
-    ("builtins", "slice"),
-    ("builtins", "range"),
-    ("builtins", "bytearray"),
-    ("collections", "OrderedDict"),
-    ("copyreg", "_reconstructor"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("numpy.random.bit_generator", "SeedSequence"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random._pcg64", "PCG64DXSM"),
-    ("numpy.random._mt19937", "MT19937"),
-    ("numpy.random._philox", "Philox"),
-    ("numpy.random._sfc64", "SFC64"),
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that only rebuilds the classes a VecNormalize file legitimately contains."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _CLASS_ALIASES:
-            return _CLASS_ALIASES[(module, name)]
-        if (module, name) in _SAFE_GLOBALS or module == "numpy.dtypes":
-            return super().find_class(module, name)
-        if module.startswith("gymnasium.spaces."):
-            found = super().find_class(module, name)
-            if isinstance(found, type) and issubclass(found, spaces.Space):
-                return found
-        raise pickle.UnpicklingError(
-            f"Refusing to load '{module}.{name}' from a VecNormalize file: only VecNormalize statistics, gymnasium "
-            "spaces and NumPy objects are allowed. If you trust this file, load it with "
-            "VecNormalize.load(path, venv, trusted=True)."
-        )
+        with atomic_open(save_path) as file_handler:
+            pickle.dump(self, file_handler)
