@@ -1,6 +1,8 @@
 """DQN: networks and parameter names, epsilon-greedy predict, exploration schedule, target updates, supported spaces,
 the update's logs, determinism, save/load, and a small learning check."""
 
+import re
+
 import gymnasium as gym
 import mlx.core as mx
 import numpy as np
@@ -211,3 +213,97 @@ def test_learns_identity():
     model.learn(1500)
     mean_reward, _ = evaluate_policy(model, model.get_env(), n_eval_episodes=5, deterministic=True)
     assert mean_reward >= 19
+
+
+def test_training_loop_matches_sb3(monkeypatch):
+    """
+    The RL Zoo CartPole schedule, scaled down (train_freq 16 / 8 gradient steps instead of 256 / 128, a target update
+    every 10 env steps, 50 warm-up steps, epsilon decaying over 16% of the run), from SB3's initial weights: the same
+    exploration rate, update count and target-update count after every env step, train() at the same steps with the same
+    gradient steps and learning rate, the same transitions (actions, episode ends) and the same sampled minibatches.
+    """
+    th = pytest.importorskip("torch")
+    sb3 = pytest.importorskip("stable_baselines3")
+    import stable_baselines3.dqn.dqn as sb3_dqn_module
+    from mlx.utils import tree_unflatten
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    from mlx_baselines3.common.env_util import make_vec_env
+
+    kwargs = dict(
+        learning_rate=2.3e-3,
+        batch_size=16,
+        buffer_size=1000,
+        learning_starts=50,
+        target_update_interval=10,
+        train_freq=16,
+        gradient_steps=8,
+        exploration_fraction=0.16,
+        exploration_final_eps=0.04,
+        policy_kwargs=dict(net_arch=[32, 32]),
+        seed=0,
+    )
+    total_timesteps = 400
+
+    def record(model, target_updates):
+        steps, trains = [], []
+        on_step, train = model._on_step, model.train
+
+        def recorded_on_step():
+            on_step()
+            steps.append((model.num_timesteps, model.exploration_rate, model._n_updates, len(target_updates)))
+
+        def recorded_train(gradient_steps, batch_size=100):
+            train(gradient_steps=gradient_steps, batch_size=batch_size)
+            values = model.logger.name_to_value
+            trains.append(
+                (model.num_timesteps, gradient_steps, batch_size, values["train/learning_rate"], values["train/loss"])
+            )
+
+        monkeypatch.setattr(model, "_on_step", recorded_on_step)
+        monkeypatch.setattr(model, "train", recorded_train)
+        return steps, trains
+
+    theirs = sb3.DQN("MlpPolicy", sb3_make_vec_env("CartPole-v1", n_envs=1, seed=0), device="cpu", **kwargs)
+    initial_weights = {key: value.detach().numpy().copy() for key, value in theirs.policy.state_dict().items()}
+    their_targets: list[int] = []
+    polyak_update = sb3_dqn_module.polyak_update
+
+    def counted_polyak_update(params, target_params, tau):
+        # SB3 calls it twice per target update: parameters (tau), then batch-norm statistics (1.0).
+        params = list(params)
+        if params:
+            their_targets.append(theirs.num_timesteps)
+        polyak_update(params, target_params, tau)
+
+    monkeypatch.setattr(sb3_dqn_module, "polyak_update", counted_polyak_update)
+    their_steps, their_trains = record(theirs, their_targets)
+    th.set_num_threads(1)
+    theirs.learn(total_timesteps)
+
+    # Built after SB3's run: construction seeds NumPy's global generator, so both runs start from the same state.
+    ours = DQN("MlpPolicy", make_vec_env("CartPole-v1", n_envs=1, seed=0), **kwargs)
+    ours.policy.update(
+        tree_unflatten(
+            [(re.sub(r"\.(\d+)\.", r".layers.\1.", key), mx.array(value)) for key, value in initial_weights.items()]
+        )
+    )
+    our_targets: list[int] = []
+    update_target = ours._update_target
+    monkeypatch.setattr(ours, "_update_target", lambda: our_targets.append(ours.num_timesteps) or update_target())
+    our_steps, our_trains = record(ours, our_targets)
+    ours.learn(total_timesteps)
+
+    # Train freq 16 over 400 steps: 25 rollouts, the first 3 before learning_starts=50 is passed.
+    assert [t[0] for t in their_trains] == list(range(64, 401, 16))
+    assert our_steps == their_steps and len(our_steps) == total_timesteps
+    assert our_targets == their_targets == list(range(10, 401, 10))
+    assert [t[:4] for t in our_trains] == [t[:4] for t in their_trains]
+    assert ours._n_updates == theirs._n_updates == 8 * 22
+    # Epsilon after step 8 of a 64-step decay (16% of 400) from 1 to 0.04.
+    assert their_steps[7][1] == pytest.approx(1 - 0.96 * 8 / 64)
+    # The same transitions and, from identical weights, the same minibatches: equal losses at the first train() calls
+    # (float rounding differences grow over many Adam steps, as they do between two SB3 runs).
+    np.testing.assert_array_equal(ours.replay_buffer.actions[:64], theirs.replay_buffer.actions[:64])
+    np.testing.assert_array_equal(ours.replay_buffer.dones[:64], theirs.replay_buffer.dones[:64])
+    np.testing.assert_allclose([t[4] for t in our_trains[:3]], [t[4] for t in their_trains[:3]], rtol=1e-4)
