@@ -15,6 +15,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
+from mlx.utils import tree_flatten
 
 from mlx_baselines3.common import utils
 from mlx_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
@@ -55,6 +56,12 @@ if TYPE_CHECKING:
     from mlx_baselines3.common.noise import ActionNoise
 
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
+
+#: ``device="auto"`` picks the GPU from this much work per gradient step (trainable parameters x batch size). Measured
+#: with MLX's CUDA backend on an H200 host: PPO/A2C/DQN with SB3's default networks (under 5e6) ran 1.1-2x faster on
+#: the CPU, SAC/TD3 with [256, 256] networks (5e7) and PPO with [256, 256] and batches of 256 (3e7) 1.9-3.7x faster on
+#: the GPU; see docs/benchmarks.md.
+AUTO_GPU_MIN_WORK = 10_000_000
 
 
 def maybe_make_env(env: GymEnv | str, verbose: int) -> GymEnv:
@@ -130,7 +137,9 @@ class BaseAlgorithm(ABC):
 
         self.device = get_device(device)
         mx.set_default_device(self.device)
-        if verbose >= 1:
+        # With "auto" and a GPU, the device is settled once the policy exists: see _choose_auto_device().
+        self._device_undecided = isinstance(device, str) and device.lower() == "auto" and self.device == mx.gpu
+        if verbose >= 1 and not self._device_undecided:
             print(f"Using {'cpu' if self.device == mx.cpu else 'gpu'} device")
 
         self.verbose = verbose
@@ -268,6 +277,27 @@ class BaseAlgorithm(ABC):
         """The logger of the algorithm."""
         return self._logger
 
+    def _choose_auto_device(self, batch_size: int) -> None:
+        """
+        Settle ``device="auto"`` on a machine with a GPU, once the policy is built: the GPU for convolutional policies
+        and for training minibatches of at least ``AUTO_GPU_MIN_WORK`` (trainable parameters x batch size), else the
+        CPU, where small networks run faster because they cost kernel launches and host round trips rather than
+        arithmetic. The threshold comes from measurements of every algorithm on both devices (docs/benchmarks.md).
+
+        :param batch_size: the number of samples in one gradient step
+        """
+        n_params = sum(value.size for _, value in tree_flatten(self.policy.trainable_parameters()))
+        convolutional = any(isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) for module in self.policy.modules())
+        self._gpu_pays_off = convolutional or n_params * batch_size >= AUTO_GPU_MIN_WORK
+        if not self._device_undecided:
+            return
+        self._device_undecided = False
+        if not self._gpu_pays_off:
+            self.device = mx.cpu
+            mx.set_default_device(self.device)
+        if self.verbose >= 1:
+            print(f"Using {'cpu' if self.device == mx.cpu else 'gpu'} device")
+
     def _setup_lr_schedule(self) -> None:
         """Turn the learning rate (a constant or a schedule) into a schedule."""
         self.lr_schedule = FloatSchedule(self.learning_rate)
@@ -311,6 +341,9 @@ class BaseAlgorithm(ABC):
             "_custom_logger",
             # Compiled update steps are rebuilt by _setup_model() on load.
             "_train_step",
+            # The device is chosen again where the model is loaded.
+            "_device_undecided",
+            "_gpu_pays_off",
         ]
 
     def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:

@@ -208,6 +208,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         self.policy = self.policy_class(  # type: ignore[assignment]
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         )
+        self._choose_auto_device(self.batch_size)
         self._convert_train_freq()
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
