@@ -9,7 +9,7 @@ from mlx_baselines3.common.buffers import RolloutBuffer
 from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from mlx_baselines3.common.utils import apply_gradients, explained_variance
+from mlx_baselines3.common.utils import explained_variance
 
 SelfA2C = TypeVar("SelfA2C", bound="A2C")
 
@@ -152,7 +152,8 @@ class A2C(OnPolicyAlgorithm):
 
         def step(batch, ent_coef, vf_coef):
             (_, stats), grads = loss_and_grad(*batch, ent_coef, vf_coef)
-            policy.update(apply_gradients(optimizer, grads, policy, max_grad_norm))
+            grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
+            optimizer.update(policy, grads)
             return mx.stack(stats)
 
         return mx.compile(step, inputs=state, outputs=state)

@@ -3,6 +3,7 @@ from typing import Any, ClassVar, TypeVar
 
 import mlx.core as mx
 import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
 from mlx.utils import tree_map_with_path
@@ -11,7 +12,7 @@ from mlx_baselines3.common.buffers import ReplayBuffer
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFreq
-from mlx_baselines3.common.utils import LinearSchedule, apply_gradients
+from mlx_baselines3.common.utils import LinearSchedule
 from mlx_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy, QNetwork
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
@@ -178,7 +179,8 @@ class DQN(OffPolicyAlgorithm):
             next_q_values = mx.max(policy.q_net_target(next_observations), axis=1, keepdims=True)
             target_q_values = mx.stop_gradient(rewards + (1 - dones) * discounts * next_q_values)
             loss, grads = loss_and_grad(observations, actions, target_q_values)
-            policy.update(apply_gradients(optimizer, grads, policy, max_grad_norm))
+            grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
+            optimizer.update(policy, grads)
             return loss
 
         state = [policy.state, optimizer.state, mx.random.state]

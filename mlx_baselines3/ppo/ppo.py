@@ -3,6 +3,7 @@ from typing import Any, ClassVar, TypeVar
 
 import mlx.core as mx
 import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
 from mlx.utils import tree_map
@@ -11,7 +12,7 @@ from mlx_baselines3.common.buffers import RolloutBuffer
 from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from mlx_baselines3.common.utils import FloatSchedule, apply_gradients, explained_variance
+from mlx_baselines3.common.utils import FloatSchedule, explained_variance
 
 SelfPPO = TypeVar("SelfPPO", bound="PPO")
 
@@ -228,7 +229,8 @@ class PPO(OnPolicyAlgorithm):
                 active = mx.logical_and(active, approx_kl <= 1.5 * target_kl)
                 old_params = policy.trainable_parameters()
                 old_optimizer_state = tree_map(lambda x: x, optimizer.state)
-            policy.update(apply_gradients(optimizer, grads, policy, max_grad_norm))
+            grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
+            optimizer.update(policy, grads)
             if use_target_kl:
                 keep = lambda new, old: mx.where(active, new, old)  # noqa: E731
                 policy.update(tree_map(keep, policy.trainable_parameters(), old_params))

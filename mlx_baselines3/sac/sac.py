@@ -13,7 +13,6 @@ from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, make_optimizer
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from mlx_baselines3.common.utils import apply_gradients
 from mlx_baselines3.sac.policies import (
     Actor,
     CnnPolicy,
@@ -237,10 +236,10 @@ class SAC(OffPolicyAlgorithm):
             target_q_values = mx.stop_gradient(rewards + (1 - dones) * discounts * next_q_values)
 
             critic_loss, grads = critic_value_and_grad(critic_optimized_parameters(self.critic), obs, actions, target_q_values)
-            self.critic.update(apply_gradients(self.critic.optimizer, grads, self.critic))
+            self.critic.update(self.critic.optimizer.apply_gradients(grads, self.critic))
 
             (actor_loss, log_prob), grads = actor_value_and_grad(self.actor.trainable_parameters(), obs, obs_noise, ent_coef)
-            self.actor.update(apply_gradients(self.actor.optimizer, grads, self.actor))
+            self.actor.update(self.actor.optimizer.apply_gradients(grads, self.actor))
 
             ent_coef_loss = mx.array(0.0)
             if learn_ent_coef:

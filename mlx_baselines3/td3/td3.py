@@ -13,7 +13,6 @@ from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from mlx_baselines3.common.utils import apply_gradients
 from mlx_baselines3.sac.policies import critic_optimized_parameters, soft_update_target
 from mlx_baselines3.td3.policies import Actor, CnnPolicy, MlpPolicy, MultiInputPolicy, TD3Policy
 
@@ -180,12 +179,12 @@ class TD3(OffPolicyAlgorithm):
             target_q_values = mx.stop_gradient(rewards + (1 - dones) * discounts * next_q_values)
 
             critic_loss, grads = critic_value_and_grad(critic_optimized_parameters(self.critic), obs, actions, target_q_values)
-            self.critic.update(apply_gradients(self.critic.optimizer, grads, self.critic))
+            self.critic.update(self.critic.optimizer.apply_gradients(grads, self.critic))
             if not update_actor:
                 return mx.stack([critic_loss, mx.array(0.0)])
 
             actor_loss, grads = actor_value_and_grad(self.actor.trainable_parameters(), obs)
-            self.actor.update(apply_gradients(self.actor.optimizer, grads, self.actor))
+            self.actor.update(self.actor.optimizer.apply_gradients(grads, self.actor))
             soft_update_target(self.critic, self.critic_target, tau)
             soft_update_target(self.actor, self.actor_target, tau)
             return mx.stack([critic_loss, actor_loss])
