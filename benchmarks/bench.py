@@ -10,6 +10,7 @@ Usage::
 
     python benchmarks/bench.py                                  # all workloads, every installed library
     python benchmarks/bench.py --workloads ppo_cartpole,a2c_cartpole --libs mlx,sb3 --repeats 3 --json out.json
+    python benchmarks/bench.py --libs mlx-gpu,mlx,sb3,sb3-cuda --plot gpu.png     # on a machine with an NVIDIA GPU
 
 See ``benchmarks/README.md``.
 """
@@ -38,6 +39,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: Import name of each library the benchmark knows.
 LIBRARIES = {"mlx": "mlx_baselines3", "sb3": "stable_baselines3", "sbx": "sbx"}
+
+#: What ``--libs`` accepts: a library on one device. The plain names run on the CPU; the GPU targets need MLX's
+#: CUDA (or Metal) backend and a CUDA build of torch.
+TARGETS = {
+    "mlx": ("mlx", "cpu"),
+    "mlx-gpu": ("mlx", "gpu"),
+    "sb3": ("sb3", "cpu"),
+    "sb3-cuda": ("sb3", "cuda"),
+    "sbx": ("sbx", "cpu"),
+}
 
 #: Where each library's ``make_vec_env`` lives (SBX uses SB3's environments).
 ENV_UTIL = {
@@ -155,23 +166,36 @@ WORKLOADS = {
 }
 
 
-def run_one(lib: str, workload_name: str, timesteps: int, seed: int) -> dict[str, Any]:
+def run_one(target: str, workload_name: str, timesteps: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
     """
     Build the model and time a warm-up ``learn`` then the measured one (runs inside the worker subprocess).
 
-    :param lib: key of ``LIBRARIES``
+    :param target: key of ``TARGETS``
     :param workload_name: key of ``WORKLOADS``
     :param timesteps: budget of the timed ``learn``
     :param seed: seed of the model and the environments
+    :param kwargs: hyperparameters that replace the workload's
     :return: ``status`` ("ok" or "n/a") and, when ok, steps, wall and CPU seconds of both phases
     """
     workload = WORKLOADS[workload_name]
-    model_kwargs: dict[str, Any] = dict(workload.kwargs)
+    lib, device = TARGETS[target]
+    model_kwargs: dict[str, Any] = {**workload.kwargs, **kwargs}
     if lib == "sb3":
         import torch
 
         torch.set_num_threads(1)
-        model_kwargs["device"] = "cpu"
+    if lib != "sbx":
+        model_kwargs["device"] = device
+    if device == "gpu":
+        import mlx.core as mx
+
+        if not mx.is_available(mx.gpu):
+            return {"status": "n/a"}
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return {"status": "n/a"}
     module = importlib.import_module(LIBRARIES[lib])
     algo_class = getattr(module, workload.algo, None)
     if algo_class is None or workload.policy not in getattr(algo_class, "policy_aliases", {}):
@@ -205,13 +229,22 @@ def run_one(lib: str, workload_name: str, timesteps: int, seed: int) -> dict[str
     return result
 
 
-def spawn(lib: str, workload_name: str, timesteps: int, seed: int) -> dict[str, Any]:
+def spawn(lib: str, workload_name: str, timesteps: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
     """
     Run one measurement in a fresh single-threaded interpreter.
 
     :return: the worker's result, or ``status`` "error" with the end of its standard error
     """
-    command = [sys.executable, os.path.abspath(__file__), "--worker", lib, workload_name, str(timesteps), str(seed)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        lib,
+        workload_name,
+        str(timesteps),
+        str(seed),
+        json.dumps(kwargs),
+    ]
     process = subprocess.run(command, env={**os.environ, **SINGLE_THREAD_ENV}, capture_output=True, text=True)
     lines = process.stdout.strip().splitlines()
     if process.returncode != 0 or not lines:
@@ -245,22 +278,23 @@ def median_or_none(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def summarize(runs: list[dict[str, Any]], workloads: list[str], libs: list[str]) -> list[dict[str, Any]]:
+def summarize(runs: list[dict[str, Any]], workloads: list[str], targets: list[str]) -> list[dict[str, Any]]:
     """
-    :param runs: every run's result, with its ``lib`` and ``workload``
-    :return: one row per (workload, library): status, median steps/s (wall and CPU), median warm-up seconds
-        (all, and the CPU seconds beyond its steps), and the ratios of the medians to SB3's (> 1: faster than SB3)
+    :param runs: every run's result, with its ``lib`` (target) and ``workload``
+    :param workloads: the workloads, in table order
+    :param targets: the targets, in table order
+    :return: one row per (workload, target): status, median steps/s (wall and CPU), median warm-up seconds (all,
+        and the CPU seconds beyond its steps), and the ratios of the medians to those of SB3's fastest target on that
+        workload (> 1: faster than SB3 on its best device)
     """
     rows = []
     for workload in workloads:
-        sb3_rate = None
-        for lib in ["sb3", *[lib for lib in libs if lib != "sb3"]]:
-            if lib not in libs:
-                continue
-            mine = [run for run in runs if run["workload"] == workload and run["lib"] == lib]
+        workload_rows = []
+        for target in targets:
+            mine = [run for run in runs if run["workload"] == workload and run["lib"] == target]
             done = [run for run in mine if run["status"] == "ok"]
             status = "ok" if done else (mine[0]["status"] if mine else "not installed")
-            row: dict[str, Any] = {"workload": workload, "lib": lib, "status": status, "runs": len(done)}
+            row: dict[str, Any] = {"workload": workload, "lib": target, "status": status, "runs": len(done)}
             row["steps_per_s"] = median_or_none([run["steps"] / run["seconds"] for run in done])
             row["cpu_steps_per_s"] = median_or_none([run["steps"] / run["cpu_seconds"] for run in done])
             row["warmup_seconds"] = median_or_none([run["warmup_seconds"] for run in done])
@@ -269,14 +303,17 @@ def summarize(runs: list[dict[str, Any]], workloads: list[str], libs: list[str])
                 [run["warmup_cpu_seconds"] - run["warmup_steps"] * run["cpu_seconds"] / run["steps"] for run in done]
             )
             row["all_steps_per_s"] = [round(run["steps"] / run["seconds"], 1) for run in done]
-            if lib == "sb3":
-                sb3_rate = row
+            workload_rows.append(row)
+        sb3_rows = [row for row in workload_rows if TARGETS[row["lib"]][0] == "sb3" and row["steps_per_s"] is not None]
+        reference = max(sb3_rows, key=lambda row: row["steps_per_s"], default=None)
+        for row in workload_rows:
+            row["reference"] = None if reference is None else reference["lib"]
             for key in ("steps_per_s", "cpu_steps_per_s"):
                 ratio = None
-                if sb3_rate is not None and row[key] is not None and sb3_rate[key] is not None:
-                    ratio = row[key] / sb3_rate[key]
+                if reference is not None and row[key] is not None:
+                    ratio = row[key] / reference[key]
                 row[f"ratio_{key}"] = ratio
-            rows.append(row)
+        rows.extend(workload_rows)
     return rows
 
 
@@ -287,7 +324,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         return "" if value is None else f"{value:,.{digits}f}"
 
     lines = [
-        "| workload | library | steps/s (wall) | steps/s (CPU) | vs SB3 (wall) | vs SB3 (CPU) | warm-up s "
+        "| workload | library | steps/s (wall) | steps/s (CPU) | vs SB3 best (wall) | vs SB3 best (CPU) | warm-up s "
         "| warm-up extra CPU s | runs (steps/s, wall) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
@@ -306,6 +343,47 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict[str, Any]], path: str, title: str) -> None:
+    """
+    Draw the ratio of each target's median steps/s to SB3's fastest target, per workload, as grouped bars (needs
+    matplotlib, in the ``extra`` dependencies).
+
+    :param rows: the summary rows
+    :param path: the image file to write
+    :param title: the figure title
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    workloads = list(dict.fromkeys(row["workload"] for row in rows))
+    targets = list(dict.fromkeys(row["lib"] for row in rows if row["ratio_steps_per_s"] is not None))
+    width = 0.8 / max(1, len(targets))
+    figure, axes = plt.subplots(figsize=(1.6 + 1.4 * len(workloads), 3.6))
+    for index, target in enumerate(targets):
+        ratios = [
+            next((row["ratio_steps_per_s"] or 0.0 for row in rows if row["workload"] == w and row["lib"] == target), 0.0)
+            for w in workloads
+        ]
+        positions = [w + (index - (len(targets) - 1) / 2) * width for w in range(len(workloads))]
+        bars = axes.bar(positions, ratios, width, label=target)
+        axes.bar_label(bars, labels=[f"{ratio:.2f}" if ratio else "" for ratio in ratios], fontsize=7)
+    axes.axhline(1.0, color="black", linewidth=0.8)
+    axes.set_xticks(range(len(workloads)), workloads, fontsize=8)
+    axes.set_ylabel("steps/s vs SB3's fastest device")
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def write_json(path: str, meta: dict[str, Any], runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    """Write the meta data, every run and the summary to ``path``."""
+    with open(path, "w") as file:
+        json.dump({"meta": meta, "runs": runs, "summary": rows}, file, indent=2)
+
+
 def parse_list(text: str, known: dict[str, Any], what: str) -> list[str]:
     """:return: the comma-separated names in ``text``, checked against ``known``"""
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -320,24 +398,36 @@ def main() -> None:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, from: " + ", ".join(WORKLOADS))
-    parser.add_argument("--libs", default=",".join(LIBRARIES), help="comma-separated, from: " + ", ".join(LIBRARIES))
+    parser.add_argument(
+        "--libs", default="mlx,sb3,sbx", help="comma-separated library[-device] targets, from: " + ", ".join(TARGETS)
+    )
     parser.add_argument("--timesteps", type=int, help="budget of each timed learn (default: per workload)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per workload and library")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat (repeat i uses seed + i)")
+    parser.add_argument(
+        "--kwargs",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help='hyperparameters replacing the workloads\' (e.g. \'{"batch_size": 64, "policy_kwargs": {"net_arch": [64]}}\')',
+    )
     parser.add_argument("--json", metavar="PATH", help="also write meta data, every run and the summary here")
-    parser.add_argument("--worker", nargs=4, metavar=("LIB", "WORKLOAD", "TIMESTEPS", "SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--plot", metavar="PATH", help="also draw the ratios to SB3 as a bar chart (PNG, needs matplotlib)")
+    parser.add_argument(
+        "--worker", nargs=5, metavar=("LIB", "WORKLOAD", "TIMESTEPS", "SEED", "KWARGS"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
 
     if args.worker:
-        lib, workload, timesteps, seed = args.worker
-        print(json.dumps(run_one(lib, workload, int(timesteps), int(seed))))
+        lib, workload, timesteps, seed, kwargs = args.worker
+        print(json.dumps(run_one(lib, workload, int(timesteps), int(seed), json.loads(kwargs))))
         return
 
     workloads = parse_list(args.workloads, WORKLOADS, "workloads")
-    libs = parse_list(args.libs, LIBRARIES, "libraries")
-    missing = [lib for lib in libs if importlib.util.find_spec(LIBRARIES[lib]) is None]
+    libs = parse_list(args.libs, TARGETS, "targets")
+    missing = [lib for lib in libs if importlib.util.find_spec(LIBRARIES[TARGETS[lib][0]]) is None]
     if missing:
-        print(f"Not installed, skipped: {', '.join(LIBRARIES[lib] for lib in missing)}", file=sys.stderr)
+        print(f"Not installed, skipped: {', '.join(LIBRARIES[TARGETS[lib][0]] for lib in missing)}", file=sys.stderr)
     installed = [lib for lib in libs if lib not in missing]
     meta = {**machine_info(), "load_average_before": os.getloadavg(), "args": vars(args) | {"worker": None}}
 
@@ -351,7 +441,7 @@ def main() -> None:
                 if (lib, workload) in unavailable:
                     continue
                 timesteps = args.timesteps or WORKLOADS[workload].timesteps
-                result = spawn(lib, workload, timesteps, args.seed + repeat)
+                result = spawn(lib, workload, timesteps, args.seed + repeat, args.kwargs)
                 result |= {"lib": lib, "workload": workload, "repeat": repeat, "load_average": os.getloadavg()[0]}
                 runs.append(result)
                 if result["status"] == "n/a":
@@ -361,7 +451,10 @@ def main() -> None:
                     progress = f"{result['steps'] / result['seconds']:.0f} steps/s, warm-up {result['warmup_seconds']:.1f} s"
                 elif result["status"] == "error":
                     progress += ": " + result["error"].splitlines()[-1] if result["error"] else ""
-                print(f"[{repeat + 1}/{args.repeats}] {workload:13s} {lib:4s} {progress}", file=sys.stderr, flush=True)
+                print(f"[{repeat + 1}/{args.repeats}] {workload:13s} {lib:8s} {progress}", file=sys.stderr, flush=True)
+                if args.json:
+                    # Written after every run, so that an interrupted benchmark keeps what it measured.
+                    write_json(args.json, meta, runs, summarize(runs, workloads, libs))
 
     meta["load_average_after"] = os.getloadavg()
     rows = summarize(runs, workloads, libs)
@@ -372,8 +465,9 @@ def main() -> None:
     print(", ".join(f"{name} {version}" for name, version in meta["versions"].items()))
     print(format_table(rows))
     if args.json:
-        with open(args.json, "w") as file:
-            json.dump({"meta": meta, "runs": runs, "summary": rows}, file, indent=2)
+        write_json(args.json, meta, runs, rows)
+    if args.plot:
+        plot(rows, args.plot, f"{meta['cpu']} ({meta['cores']} cores), {meta['date'][:10]}")
 
 
 if __name__ == "__main__":
