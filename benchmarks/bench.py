@@ -384,6 +384,31 @@ def write_json(path: str, meta: dict[str, Any], runs: list[dict[str, Any]], rows
         json.dump({"meta": meta, "runs": runs, "summary": rows}, file, indent=2)
 
 
+def report_saved(paths: list[str], plot_path: str | None) -> None:
+    """
+    Summarize runs saved by earlier ``--json`` invocations on one machine (e.g. a device session split over
+    several calls), as one table and, with ``plot_path``, one chart.
+
+    :param paths: the JSON files
+    :param plot_path: where to draw the chart, or None
+    """
+    saved = []
+    for path in paths:
+        with open(path) as file:
+            saved.append(json.load(file))
+    runs = [run for result in saved for run in result["runs"]]
+    workloads = list(dict.fromkeys(run["workload"] for run in runs))
+    targets = list(dict.fromkeys(run["lib"] for run in runs))
+    meta = saved[0]["meta"]
+    print(f"{meta['date']}, {meta['cpu']} ({meta['cores']} cores), Python {meta['python']}")
+    print(", ".join(f"{name} {version}" for name, version in meta["versions"].items()))
+    # A target that was not run on a workload (e.g. MLX's CPU on images) is left out rather than listed.
+    rows = [row for row in summarize(runs, workloads, targets) if row["status"] != "not installed"]
+    print(format_table(rows))
+    if plot_path:
+        plot(rows, plot_path, f"{meta['cpu']} ({meta['cores']} cores), {meta['date'][:10]}")
+
+
 def parse_list(text: str, known: dict[str, Any], what: str) -> list[str]:
     """:return: the comma-separated names in ``text``, checked against ``known``"""
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -412,6 +437,9 @@ def main() -> None:
         help='hyperparameters replacing the workloads\' (e.g. \'{"batch_size": 64, "policy_kwargs": {"net_arch": [64]}}\')',
     )
     parser.add_argument("--json", metavar="PATH", help="also write meta data, every run and the summary here")
+    parser.add_argument(
+        "--results", nargs="+", metavar="JSON", help="run nothing: summarize (and --plot) the runs saved in these files"
+    )
     parser.add_argument("--plot", metavar="PATH", help="also draw the ratios to SB3 as a bar chart (PNG, needs matplotlib)")
     parser.add_argument(
         "--worker", nargs=5, metavar=("LIB", "WORKLOAD", "TIMESTEPS", "SEED", "KWARGS"), help=argparse.SUPPRESS
@@ -421,6 +449,9 @@ def main() -> None:
     if args.worker:
         lib, workload, timesteps, seed, kwargs = args.worker
         print(json.dumps(run_one(lib, workload, int(timesteps), int(seed), json.loads(kwargs))))
+        return
+    if args.results:
+        report_saved(args.results, args.plot)
         return
 
     workloads = parse_list(args.workloads, WORKLOADS, "workloads")

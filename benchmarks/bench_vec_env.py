@@ -74,7 +74,9 @@ def main() -> None:
     for _ in range(args.repeats):
         for vec_env_name, env_name in cases:
             for lib in libs:
-                times.setdefault((vec_env_name, env_name, lib), []).append(time_per_step(lib, vec_env_name, env_name, args.steps))
+                times.setdefault((vec_env_name, env_name, lib), []).append(
+                    time_per_step(lib, vec_env_name, env_name, args.steps)
+                )
     print(f"| env x {N_ENVS} | vec env | " + " | ".join(f"{lib} us/step" for lib in libs) + " | mlx vs sb3 |")
     print("|---|---|" + "---:|" * (len(libs) + 1))
     for vec_env_name, env_name in cases:

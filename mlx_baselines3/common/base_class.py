@@ -59,8 +59,8 @@ SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
 
 #: ``device="auto"`` picks the GPU from this much work per gradient step (trainable parameters x batch size). Measured
 #: with MLX's CUDA backend on an H200 host: PPO/A2C/DQN with SB3's default networks (under 5e6) ran 1.1-2x faster on
-#: the CPU, SAC/TD3 with [256, 256] networks (5e7) and PPO with [256, 256] and batches of 256 (3e7) 1.9-3.7x faster on
-#: the GPU; see docs/benchmarks.md.
+#: the CPU, SAC/TD3 with [256, 256] networks (9e7-1e8) and PPO with [256, 256] and batches of 256 (3e7) 1.9-4x faster
+#: on the GPU; see docs/performance.md.
 AUTO_GPU_MIN_WORK = 10_000_000
 
 
