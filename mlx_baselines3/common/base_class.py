@@ -7,7 +7,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import gymnasium as gym
 import mlx.core as mx
@@ -286,7 +286,9 @@ class BaseAlgorithm(ABC):
 
         :param batch_size: the number of samples in one gradient step
         """
-        n_params = sum(value.size for _, value in tree_flatten(self.policy.trainable_parameters()))
+        # tree_flatten returns a list when no destination is given (its stub also allows a dict).
+        flat = cast(list[tuple[str, mx.array]], tree_flatten(self.policy.trainable_parameters()))
+        n_params = sum(value.size for _, value in flat)
         convolutional = any(isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) for module in self.policy.modules())
         self._gpu_pays_off = convolutional or n_params * batch_size >= AUTO_GPU_MIN_WORK
         if not self._device_undecided:

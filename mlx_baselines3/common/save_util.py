@@ -23,7 +23,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -304,7 +304,7 @@ def save_to_zip_file(
         for name, obj in members.items():
             # As SB3 (torch.save into an archive stream): zip64 headers, records in an "archive" folder.
             with archive.open(f"{name}.pth", mode="w", force_zip64=True) as member:
-                torch_format.save(obj, member)
+                torch_format.save(obj, member)  # type: ignore[arg-type]  # a zip member is a binary file object
         archive.writestr("_stable_baselines3_version", SB3_FORMAT_VERSION)
         archive.writestr("system_info.txt", get_system_info(print_info=False)[1])
 
@@ -348,7 +348,7 @@ def load_from_zip_file(
     verbose: int = 0,
     print_system_info: bool = False,
     trusted: bool = False,
-) -> tuple[dict[str, Any] | None, TensorDict, TensorDict | None]:
+) -> tuple[dict[str, Any] | None, dict[str, Any], TensorDict | None]:
     """
     Read a model file written by SB3 or by this library. Tensors become MLX arrays in torch's layouts (see
     ``load_module_state_dict`` and ``load_optimizer_state_dict`` to put them into modules and optimizers).
@@ -730,7 +730,8 @@ def _state_at(state: Any, path: tuple) -> dict | None:
 def _trainable_paths(params: Any) -> set[str] | None:
     if not isinstance(params, nn.Module):
         return None
-    return {path for path, _ in tree_flatten(params.trainable_parameters())}
+    # tree_flatten returns a list when no destination is given (its stub also allows a dict).
+    return {path for path, _ in cast(list[tuple[str, Any]], tree_flatten(params.trainable_parameters()))}
 
 
 def _optimized_entries(optimizer: Any, params: Any) -> list[_ParameterEntry]:
@@ -823,7 +824,8 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
         optimizer.init(params.trainable_parameters() if isinstance(params, nn.Module) else params)
     step = 0.0
     for entry, saved in zip(entries, saved_states, strict=True):
-        parameter_state = _state_at(optimizer.state, entry.path)
+        # Every entry has a state here: missing ones were created by optimizer.init above.
+        parameter_state = cast(dict, _state_at(optimizer.state, entry.path))
         parameter = entry.container[entry.name]
         for mlx_key, torch_key in layout.state_keys:
             if saved.get(torch_key) is None:

@@ -9,7 +9,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterable
 from itertools import zip_longest
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 import gymnasium as gym
@@ -176,7 +176,7 @@ def _gpu_available() -> bool:
         return False
 
 
-def get_device(device: "mx.Device | str" = "auto") -> mx.Device:
+def get_device(device: "mx.Device | str" = "auto") -> "mx.Device | mx.DeviceType":
     """
     Translate a device name into an MLX device.
 
@@ -458,7 +458,9 @@ def get_parameters_by_name(model: nn.Module, included_names: Iterable[str]) -> l
     """
     from mlx.utils import tree_flatten
 
-    return [param for name, param in tree_flatten(model.parameters()) if any(key in name for key in included_names)]
+    # tree_flatten returns a list when no destination is given (its stub also allows a dict).
+    flat = cast(list[tuple[str, mx.array]], tree_flatten(model.parameters()))
+    return [param for name, param in flat if any(key in name for key in included_names)]
 
 
 def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:
@@ -481,8 +483,8 @@ def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:
         "OS": re.sub(r"#(\d)", r"# \1", f"{platform.platform()} {platform.version()}"),
         "Python": platform.python_version(),
         "Stable-Baselines3": f"mlx-baselines3 {mb3.__version__}",
-        "MLX": mx.__version__,
-        "PyTorch": f"not used (MLX {mx.__version__})",
+        "MLX": mx.__version__,  # type: ignore[attr-defined]  # missing from MLX's stubs
+        "PyTorch": f"not used (MLX {mx.__version__})",  # type: ignore[attr-defined]  # missing from MLX's stubs
         "GPU Enabled": str(_gpu_available()),
         "Numpy": np.__version__,
         "Cloudpickle": cloudpickle.__version__,

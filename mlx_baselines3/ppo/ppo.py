@@ -279,7 +279,8 @@ class PPO(OnPolicyAlgorithm):
             if not continue_training:
                 break
 
-        losses, stats_array, counted = (np.array(mx.stack(column)) for column in zip(*steps, strict=True))
+        # mx.stack accepts any sequence of arrays; its stub asks for a list.
+        losses, stats_array, counted = (np.array(mx.stack(column)) for column in zip(*steps, strict=True))  # type: ignore[arg-type]
         pg_losses, value_losses, entropy_losses, clip_fractions, _ = stats_array[counted].T
         last_epoch_kls = stats_array[epoch_start:, -1][counted[epoch_start:]]
         if not continue_training and self.verbose >= 1:

@@ -1,6 +1,6 @@
 """SAC's policies: a squashed Gaussian actor and twin Q-networks with their target, as ``mlx.nn.Module`` trees."""
 
-from typing import Any
+from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -85,15 +85,17 @@ class Actor(BasePolicy):
         self.latent_pi = nn.Sequential(*create_mlp(features_dim, -1, net_arch, self.activation_fn))
         last_layer_dim = net_arch[-1] if len(net_arch) > 0 else features_dim
 
+        # action_dist and log_std change type with use_sde (gSDE: its distribution and a log_std array; otherwise a
+        # squashed Gaussian and a log_std layer), which mypy cannot follow: both are typed Any.
         if self.use_sde:
-            self.action_dist = StateDependentNoiseDistribution(
+            self.action_dist: Any = StateDependentNoiseDistribution(
                 action_dim, full_std=full_std, use_expln=use_expln, learn_features=True, squash_output=True
             )
             mu, log_std = self.action_dist.proba_distribution_net(
                 latent_dim=last_layer_dim, latent_sde_dim=last_layer_dim, log_std_init=log_std_init
             )
             # SB3's state dict lists this parameter before the layers.
-            self.log_std = log_std
+            self.log_std: Any = log_std
             # Bounding the mean keeps tanh away from saturation, where gSDE's log-probabilities blow up.
             self.mu = nn.Sequential(mu, _Hardtanh(clip_mean)) if clip_mean > 0.0 else mu
             # The exploration matrices, in the module tree (private key: not a parameter) so that compiled inference
@@ -428,7 +430,9 @@ def soft_update_target(source: nn.Module, target: nn.Module, tau: mx.array) -> N
     :param tau: the soft update coefficient (an array, so that compiled updates are traced once)
     """
     target.update(polyak_update(source.trainable_parameters(), target.trainable_parameters(), tau))
-    running_stats = [(name, value) for name, value in tree_flatten(source.parameters()) if "running_" in name]
+    # tree_flatten returns a list when no destination is given (its stub also allows a dict).
+    flat = cast(list[tuple[str, Any]], tree_flatten(source.parameters()))
+    running_stats = [(name, value) for name, value in flat if "running_" in name]
     if running_stats:
         target.update(tree_unflatten(running_stats))
 

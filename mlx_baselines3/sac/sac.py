@@ -1,6 +1,6 @@
 """Soft Actor-Critic (SAC): off-policy maximum-entropy RL with a stochastic squashed-Gaussian actor."""
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -139,7 +139,7 @@ class SAC(OffPolicyAlgorithm):
         # Entropy coefficient (entropy temperature): the inverse of the reward scale.
         self.ent_coef = ent_coef
         self.target_update_interval = target_update_interval
-        self.ent_coef_optimizer = None
+        self.ent_coef_optimizer: optim.Optimizer | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -147,7 +147,7 @@ class SAC(OffPolicyAlgorithm):
         super()._setup_model()
         self._create_aliases()
         if self.target_entropy == "auto":
-            self.target_entropy = float(-np.prod(self.action_space.shape).astype(np.float32))
+            self.target_entropy = float(-np.prod(cast(spaces.Box, self.action_space).shape).astype(np.float32))
         else:
             # Fails on strings other than "auto".
             self.target_entropy = float(self.target_entropy)
@@ -181,9 +181,11 @@ class SAC(OffPolicyAlgorithm):
         self.critic_target = self.policy.critic_target
 
     def _refresh_step_state(self) -> None:
-        ent_coef_state = {}
+        ent_coef_state: dict[str, Any] = {}
         if self.ent_coef_optimizer is not None:
             ent_coef_state = {"log_ent_coef": self.log_ent_coef, "optimizer": self.ent_coef_optimizer.state}
+        # Both optimizers are built with the policy in _setup_model.
+        assert self.actor.optimizer is not None and self.critic.optimizer is not None
         self._step_state[:] = [self.policy, self.actor.optimizer.state, self.critic.optimizer.state, ent_coef_state]
 
     def _make_train_step(self, update_target: bool):
@@ -271,13 +273,15 @@ class SAC(OffPolicyAlgorithm):
 
         tau = mx.array(self.tau, dtype=mx.float32)
         gamma = mx.array(self.gamma, dtype=mx.float32)
-        target_entropy = mx.array(self.target_entropy, dtype=mx.float32)
+        # _setup_model turned target_entropy into a float.
+        target_entropy = mx.array(cast(float, self.target_entropy), dtype=mx.float32)
         ent_coef_value = self.ent_coef_tensor if self.ent_coef_optimizer is None else mx.array(0.0)
         # Reparameterization noise of every step, drawn at once: for the current and the next observations, or with
         # gSDE the weights of one exploration matrix per step.
-        action_dim = int(np.prod(self.action_space.shape))
+        action_dim = int(np.prod(cast(spaces.Box, self.action_space).shape))
         if self.use_sde:
-            noise = mx.random.normal((gradient_steps, self.actor.action_dist.latent_sde_dim, action_dim))
+            # gSDE's latent_sde_dim is set when the actor builds its distribution.
+            noise = mx.random.normal((gradient_steps, cast(int, self.actor.action_dist.latent_sde_dim), action_dim))
         else:
             noise = mx.random.normal((gradient_steps, 2, batch_size, action_dim))
 

@@ -1,7 +1,7 @@
 """Twin Delayed DDPG (TD3): deterministic off-policy actor-critic with clipped double-Q, delayed actor updates and
 target policy smoothing."""
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -143,6 +143,8 @@ class TD3(OffPolicyAlgorithm):
         self.critic_target = self.policy.critic_target
 
     def _refresh_step_state(self) -> None:
+        # Both optimizers are built with the policy in _setup_model.
+        assert self.actor.optimizer is not None and self.critic.optimizer is not None
         self._step_state[:] = [self.policy, self.actor.optimizer.state, self.critic.optimizer.state]
 
     def _make_train_step(self, update_actor: bool):
@@ -208,7 +210,7 @@ class TD3(OffPolicyAlgorithm):
         target_policy_noise = mx.array(self.target_policy_noise, dtype=mx.float32)
         target_noise_clip = mx.array(self.target_noise_clip, dtype=mx.float32)
         # Target smoothing noise of every step, drawn at once (standard normal, scaled inside the step).
-        noise = mx.random.normal((gradient_steps, batch_size, int(np.prod(self.action_space.shape))))
+        noise = mx.random.normal((gradient_steps, batch_size, int(np.prod(cast(spaces.Box, self.action_space).shape))))
 
         stats, actor_updated = [], []
         for gradient_step, replay_data in enumerate(self._replay_batches(gradient_steps, batch_size)):
