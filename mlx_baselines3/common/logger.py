@@ -703,7 +703,7 @@ class TensorBoardOutputFormat(KVWriter):
             if isinstance(value, str):
                 self.writer.add_text(key, value, step)
             elif isinstance(value, np.ScalarType):
-                self.writer.add_scalar(key, value, step)
+                self.writer.add_scalar(key, value, step)  # type: ignore[arg-type]  # numpy and Python numbers
             elif isinstance(value, Video):
                 self.writer.add_video(key, value.frames, step, value.fps)
             elif isinstance(value, Figure):

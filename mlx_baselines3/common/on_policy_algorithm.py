@@ -180,12 +180,14 @@ class OnPolicyAlgorithm(BaseAlgorithm):
 
         callback.on_rollout_start()
 
+        # The policy's MLX actions become numpy arrays in the same variable (callbacks see it through locals()).
+        actions: Any
         while n_steps < n_rollout_steps:
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 # Sample a new noise matrix
                 self.policy.reset_noise(env.num_envs)
 
-            actions, values, log_probs = self.policy.act(obs_as_tensor(self._last_obs))
+            actions, values, log_probs = self.policy.act(obs_as_tensor(self._last_obs))  # type: ignore[arg-type]  # set by _setup_learn
             mx.eval(actions, values, log_probs)
             actions = np.asarray(actions)
 
