@@ -368,12 +368,14 @@ class SB3Pickler(pickle._Pickler):
             return ("storage", _STORAGE_TYPES[obj.type_name], obj.key, "cpu", obj.numel)
         return None
 
+    # typeshed's stubs lack the pure-Python _Pickler's proto, save, save_reduce, write and memoize, and
+    # pickle.whichmodule: hence the attr-defined ignores below.
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, _TorchGlobal):
             return obj.name
         if isinstance(obj, mx.array):
             if self._storages is None:
-                return np.asarray(obj).__reduce_ex__(self.proto)
+                return np.asarray(obj).__reduce_ex__(self.proto)  # type: ignore[attr-defined]
             storage = self._storages.add(obj)
             strides = tuple(int(np.prod(obj.shape[i + 1 :], dtype=np.int64)) for i in range(obj.ndim))
             return _rebuild_tensor, (storage, 0, tuple(obj.shape), strides, False, collections.OrderedDict())
@@ -386,29 +388,30 @@ class SB3Pickler(pickle._Pickler):
             module, qualname = self._names[obj]
         else:
             qualname = name or getattr(obj, "__qualname__", None) or obj.__name__
-            module = pickle.whichmodule(obj, qualname)
+            module = pickle.whichmodule(obj, qualname)  # type: ignore[attr-defined]
             if module == "__main__" or not _is_importable(obj, module, qualname):
-                self.save_reduce(pickle.loads, (cloudpickle.dumps(obj),), obj=obj)
+                self.save_reduce(pickle.loads, (cloudpickle.dumps(obj),), obj=obj)  # type: ignore[attr-defined]
                 return
             if "." in qualname:
                 parent_name, _, attribute = qualname.rpartition(".")
                 parent = _import_attribute(module, parent_name)
-                if self.proto < 4 or parent in self._names:
+                if self.proto < 4 or parent in self._names:  # type: ignore[attr-defined]
                     # Protocol 2 only names module-level objects, and a parent class may be written under SB3's
                     # name: reach the nested object (``BasePolicy._dummy_schedule``) through getattr on its parent.
-                    self.save_reduce(getattr, (parent, attribute), obj=obj)
+                    self.save_reduce(getattr, (parent, attribute), obj=obj)  # type: ignore[attr-defined]
                     return
-        if self.proto >= 4:
-            self.save(module)
-            self.save(qualname)
-            self.write(pickle.STACK_GLOBAL)
+        if self.proto >= 4:  # type: ignore[attr-defined]
+            self.save(module)  # type: ignore[attr-defined]
+            self.save(qualname)  # type: ignore[attr-defined]
+            self.write(pickle.STACK_GLOBAL)  # type: ignore[attr-defined]
         else:
-            self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode())
-        self.memoize(obj)
+            self.write(pickle.GLOBAL + f"{module}\n{qualname}\n".encode())  # type: ignore[attr-defined]
+        self.memoize(obj)  # type: ignore[attr-defined]
 
 
-# The base class dispatches functions to its own save_global; route them to ours.
-SB3Pickler.dispatch = {**pickle._Pickler.dispatch, FunctionType: SB3Pickler.save_global}
+# The base class dispatches functions to its own save_global; route them to ours (typeshed types dispatch's values
+# with the wrong class).
+SB3Pickler.dispatch = {**pickle._Pickler.dispatch, FunctionType: SB3Pickler.save_global}  # type: ignore[dict-item]
 
 
 def _is_importable(obj: Any, module: str, qualname: str) -> bool:
@@ -473,7 +476,8 @@ def _write_aligned(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     # lets torch.load(mmap=True) map the tensors.
     info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
     info.compress_type = zipfile.ZIP_STORED
-    header_end = archive.fp.tell() + 30 + len(name.encode()) + 4
+    # archive.fp is the open output file while writing.
+    header_end = archive.fp.tell() + 30 + len(name.encode()) + 4  # type: ignore[union-attr]
     padding = -header_end % 64
     info.extra = b"FB" + struct.pack("<H", padding) + b"Z" * padding
     archive.writestr(info, data)
