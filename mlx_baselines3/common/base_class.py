@@ -7,7 +7,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import mlx.core as mx
@@ -15,7 +15,6 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
-from mlx.utils import tree_flatten
 
 from mlx_baselines3.common import utils
 from mlx_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
@@ -277,28 +276,27 @@ class BaseAlgorithm(ABC):
         """The logger of the algorithm."""
         return self._logger
 
-    def _choose_auto_device(self, batch_size: int) -> None:
+    def _choose_auto_device(self, batch_size: int) -> bool:
         """
         Settle ``device="auto"`` on a machine with a GPU, once the policy is built: the GPU for convolutional policies
         and for training minibatches of at least ``AUTO_GPU_MIN_WORK`` (trainable parameters x batch size), else the
         CPU, where small networks run faster because they cost kernel launches and host round trips rather than
-        arithmetic. The threshold comes from measurements of every algorithm on both devices (docs/benchmarks.md).
+        arithmetic. The threshold comes from measurements of every algorithm on both devices (docs/performance.md).
 
         :param batch_size: the number of samples in one gradient step
+        :return: whether the GPU pays off for this policy (whatever device was requested)
         """
-        # tree_flatten returns a list when no destination is given (its stub also allows a dict).
-        flat = cast(list[tuple[str, mx.array]], tree_flatten(self.policy.trainable_parameters()))
-        n_params = sum(value.size for _, value in flat)
+        n_params = sum(value.size for _, value in utils.named_arrays(self.policy.trainable_parameters()))
         convolutional = any(isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) for module in self.policy.modules())
-        self._gpu_pays_off = convolutional or n_params * batch_size >= AUTO_GPU_MIN_WORK
-        if not self._device_undecided:
-            return
-        self._device_undecided = False
-        if not self._gpu_pays_off:
-            self.device = mx.cpu
-            mx.set_default_device(self.device)
-        if self.verbose >= 1:
-            print(f"Using {'cpu' if self.device == mx.cpu else 'gpu'} device")
+        gpu_pays_off = convolutional or n_params * batch_size >= AUTO_GPU_MIN_WORK
+        if self._device_undecided:
+            self._device_undecided = False
+            if not gpu_pays_off:
+                self.device = mx.cpu
+                mx.set_default_device(self.device)
+            if self.verbose >= 1:
+                print(f"Using {'cpu' if self.device == mx.cpu else 'gpu'} device")
+        return gpu_pays_off
 
     def _setup_lr_schedule(self) -> None:
         """Turn the learning rate (a constant or a schedule) into a schedule."""
@@ -345,7 +343,6 @@ class BaseAlgorithm(ABC):
             "_train_step",
             # The device is chosen again where the model is loaded.
             "_device_undecided",
-            "_gpu_pays_off",
         ]
 
     def _get_policy_from_name(self, policy_name: str) -> type[BasePolicy]:

@@ -128,17 +128,18 @@ class OnPolicyAlgorithm(BaseAlgorithm):
             self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, **self.policy_kwargs
         )
         # PPO trains on minibatches, A2C on the whole rollout.
-        self._choose_auto_device(getattr(self, "batch_size", self.n_steps * self.n_envs))
-        self._maybe_recommend_cpu()
+        gpu_pays_off = self._choose_auto_device(getattr(self, "batch_size", self.n_steps * self.n_envs))
+        self._maybe_recommend_cpu(gpu_pays_off=gpu_pays_off)
 
-    def _maybe_recommend_cpu(self, mlp_class_name: str = "ActorCriticPolicy") -> None:
+    def _maybe_recommend_cpu(self, mlp_class_name: str = "ActorCriticPolicy", gpu_pays_off: bool = False) -> None:
         """
         Warn when a small MLP policy runs on the GPU, where per-call overheads outweigh the compute (as SB3 does; here
         only below the work from which the GPU was measured faster, see ``_choose_auto_device``).
 
         :param mlp_class_name: name of the MLP policy class of the algorithm
+        :param gpu_pays_off: whether the policy is large enough for the GPU to be faster
         """
-        if self.device == mx.gpu and not self._gpu_pays_off and self.policy_class.__name__ == mlp_class_name:
+        if self.device == mx.gpu and not gpu_pays_off and self.policy_class.__name__ == mlp_class_name:
             warnings.warn(
                 f"You are trying to run {self.__class__.__name__} on the GPU, "
                 "but it is primarily intended to run on the CPU when not using a CNN policy "

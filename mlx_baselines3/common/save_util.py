@@ -29,12 +29,11 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_flatten
 
 from mlx_baselines3.common import torch_format
 from mlx_baselines3.common.torch_format import UnsafePickleError
 from mlx_baselines3.common.type_aliases import TensorDict
-from mlx_baselines3.common.utils import get_device, get_system_info
+from mlx_baselines3.common.utils import get_device, get_system_info, named_arrays
 
 # The SB3 release whose file format this library reads and writes (SB3 writes its own version in this member and
 # never checks it on load).
@@ -730,8 +729,7 @@ def _state_at(state: Any, path: tuple) -> dict | None:
 def _trainable_paths(params: Any) -> set[str] | None:
     if not isinstance(params, nn.Module):
         return None
-    # tree_flatten returns a list when no destination is given (its stub also allows a dict).
-    return {path for path, _ in cast(list[tuple[str, Any]], tree_flatten(params.trainable_parameters()))}
+    return {path for path, _ in named_arrays(params.trainable_parameters())}
 
 
 def _optimized_entries(optimizer: Any, params: Any) -> list[_ParameterEntry]:

@@ -17,7 +17,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 from gymnasium import spaces
-from mlx.utils import tree_map
+from mlx.utils import tree_flatten, tree_map
 
 import mlx_baselines3 as mb3
 from mlx_baselines3.common.logger import Logger, configure
@@ -456,11 +456,18 @@ def get_parameters_by_name(model: nn.Module, included_names: Iterable[str]) -> l
     :param included_names: substrings to select by
     :return: the matching arrays
     """
-    from mlx.utils import tree_flatten
+    return [param for name, param in named_arrays(model.parameters()) if any(key in name for key in included_names)]
 
-    # tree_flatten returns a list when no destination is given (its stub also allows a dict).
-    flat = cast(list[tuple[str, mx.array]], tree_flatten(model.parameters()))
-    return [param for name, param in flat if any(key in name for key in included_names)]
+
+def named_arrays(tree: Any) -> list[tuple[str, Any]]:
+    """
+    The leaves of a parameter tree with their dotted paths, as ``mlx.utils.tree_flatten`` lists them (typed as the list
+    it returns without a destination: its stub also allows a dict).
+
+    :param tree: a module or a nested dict/list of arrays
+    :return: ``(path, array)`` pairs, e.g. ``("layers.0.weight", array)``
+    """
+    return cast(list[tuple[str, Any]], tree_flatten(tree))
 
 
 def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:

@@ -1,12 +1,12 @@
 """SAC's policies: a squashed Gaussian actor and twin Q-networks with their target, as ``mlx.nn.Module`` trees."""
 
-from typing import Any, cast
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from gymnasium import spaces
-from mlx.utils import tree_flatten, tree_unflatten
+from mlx.utils import tree_unflatten
 
 from mlx_baselines3.common.distributions import SquashedDiagGaussianDistribution, StateDependentNoiseDistribution
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, _set_config, make_optimizer
@@ -21,7 +21,7 @@ from mlx_baselines3.common.torch_layers import (
     get_actor_critic_arch,
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
-from mlx_baselines3.common.utils import polyak_update
+from mlx_baselines3.common.utils import named_arrays, polyak_update
 
 # Bounds of the actor's log standard deviation (as in the original SAC implementation).
 LOG_STD_MAX = 2
@@ -430,9 +430,7 @@ def soft_update_target(source: nn.Module, target: nn.Module, tau: mx.array) -> N
     :param tau: the soft update coefficient (an array, so that compiled updates are traced once)
     """
     target.update(polyak_update(source.trainable_parameters(), target.trainable_parameters(), tau))
-    # tree_flatten returns a list when no destination is given (its stub also allows a dict).
-    flat = cast(list[tuple[str, Any]], tree_flatten(source.parameters()))
-    running_stats = [(name, value) for name, value in flat if "running_" in name]
+    running_stats = [(name, value) for name, value in named_arrays(source.parameters()) if "running_" in name]
     if running_stats:
         target.update(tree_unflatten(running_stats))
 
