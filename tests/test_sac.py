@@ -131,7 +131,9 @@ def test_discrete_actions_are_rejected(algo):
 
 
 def test_train_logs_and_learning_rate_schedule():
-    model = make_sac(learning_rate=LinearSchedule(1e-3, 1e-4, 1.0))
+    # Seeded: from some random initial policies (1 of seeds 0-19) the entropy starts below the target and the
+    # coefficient rises above 1 instead of falling.
+    model = make_sac(learning_rate=LinearSchedule(1e-3, 1e-4, 1.0), seed=0)
     model.set_logger(configure(None, [""]))
     model.learn(40)
     logs = model.logger.name_to_value
