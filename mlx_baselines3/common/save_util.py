@@ -31,6 +31,7 @@ import mlx.optimizers as optim
 import numpy as np
 
 from mlx_baselines3.common import torch_format
+from mlx_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
 from mlx_baselines3.common.torch_format import UnsafePickleError
 from mlx_baselines3.common.type_aliases import TensorDict
 from mlx_baselines3.common.utils import get_device, get_system_info, named_arrays
@@ -600,6 +601,7 @@ class _OptimizerLayout:
     has_step: bool  # torch keeps a per-parameter "step" tensor
     group: Callable[[Any], dict[str, Any]]  # torch's param_group hyperparameters (without "lr" and "params")
     apply_group: Callable[[Any, dict[str, Any]], None]  # set the optimizer's hyperparameters from a param_group
+    int_step: bool = False  # the per-parameter "step" is a Python int (SB3's RMSpropTFLike), not a tensor
 
 
 def _require(group: dict[str, Any], optimizer_name: str, **supported: Any) -> None:
@@ -694,7 +696,23 @@ def _apply_adagrad_group(optimizer: optim.Adagrad, group: dict[str, Any]) -> Non
     optimizer.eps = group["eps"]
 
 
+def _rmsprop_tf_like_group(optimizer: RMSpropTFLike) -> dict[str, Any]:
+    return dict(
+        momentum=optimizer.momentum,
+        alpha=optimizer.alpha,
+        eps=optimizer.eps,
+        centered=optimizer.centered,
+        weight_decay=optimizer.weight_decay,
+    )
+
+
+def _apply_rmsprop_tf_like_group(optimizer: RMSpropTFLike, group: dict[str, Any]) -> None:
+    for name in ("momentum", "alpha", "eps", "centered", "weight_decay"):
+        setattr(optimizer, name, group[name])
+
+
 _ADAM_STATE = (("m", "exp_avg"), ("v", "exp_avg_sq"))
+_TF_LIKE_STATE = (("square_avg", "square_avg"), ("momentum_buffer", "momentum_buffer"), ("grad_avg", "grad_avg"))
 # Looked up along the optimizer's class hierarchy (AdamW before its base Adam); Adamax is absent on purpose: MLX's
 # has no bias correction, so its state would not continue torch's run.
 _OPTIMIZER_LAYOUTS: dict[type, _OptimizerLayout] = {
@@ -703,6 +721,9 @@ _OPTIMIZER_LAYOUTS: dict[type, _OptimizerLayout] = {
     optim.RMSprop: _OptimizerLayout("RMSprop", (("v", "square_avg"),), True, _rmsprop_group, _apply_rmsprop_group),
     optim.SGD: _OptimizerLayout("SGD", (("v", "momentum_buffer"),), False, _sgd_group, _apply_sgd_group),
     optim.Adagrad: _OptimizerLayout("Adagrad", (("v", "sum"),), True, _adagrad_group, _apply_adagrad_group),
+    RMSpropTFLike: _OptimizerLayout(
+        "RMSpropTFLike", _TF_LIKE_STATE, True, _rmsprop_tf_like_group, _apply_rmsprop_tf_like_group, int_step=True
+    ),
 }
 
 
@@ -714,6 +735,13 @@ def _optimizer_layout(optimizer: Any) -> _OptimizerLayout:
             return _OPTIMIZER_LAYOUTS[cls]
     supported = ", ".join(cls.__name__ for cls in _OPTIMIZER_LAYOUTS)
     raise TypeError(f"Cannot convert the state of {type(optimizer).__name__} to torch's format: supported are {supported}.")
+
+
+def _initial_state(optimizer: Any, parameter: mx.array) -> dict[str, mx.array]:
+    # What the optimizer creates for a parameter before its first step (zeros, or RMSpropTFLike's ones).
+    state: dict[str, mx.array] = {}
+    optimizer.init_single(parameter, state)
+    return state
 
 
 def _state_at(state: Any, path: tuple) -> dict | None:
@@ -770,9 +798,10 @@ def optimizer_state_dict(optimizer: Any, params: Any) -> dict[str, Any]:
             torch_state: dict[str, Any] = {}
             if layout.has_step:
                 # One tensor per parameter: torch increments each in place.
-                torch_state["step"] = mx.array(float(step), dtype=mx.float32)
+                torch_state["step"] = step if layout.int_step else mx.array(float(step), dtype=mx.float32)
             for mlx_key, torch_key in layout.state_keys:
-                torch_state[torch_key] = _to_torch_layout(parameter_state[mlx_key], entry)
+                if mlx_key in parameter_state:  # optional buffers (momentum, centering) exist only when enabled
+                    torch_state[torch_key] = _to_torch_layout(parameter_state[mlx_key], entry)
             state[index] = torch_state
     # MLX keeps the learning rate in float32: write the shortest decimal that rounds to it (3e-4, not 3.0000001e-4).
     learning_rate = float(str(np.float32(optimizer.learning_rate.item())))
@@ -804,13 +833,6 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
             f"updates {len(entries)}: the file was saved for a different network."
         )
     saved_states = [state_dict["state"].get(torch_index) or {} for torch_index in group["params"]]
-    for entry, saved in zip(entries, saved_states, strict=True):
-        missing = [torch_key for _, torch_key in layout.state_keys if torch_key not in saved]
-        if saved and (missing or (layout.has_step and "step" not in saved)):
-            raise ValueError(
-                f"The saved optimizer state of parameter {entry.key} has keys {sorted(saved)}, not those of torch's "
-                f"{layout.torch_name}: the file was saved with another optimizer class."
-            )
     try:
         layout.apply_group(optimizer, group)
     except KeyError as e:
@@ -818,6 +840,14 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
             f"The saved optimizer hyperparameters {sorted(group)} lack {e} of torch's {layout.torch_name}: the file was "
             "saved with another optimizer class."
         ) from e
+    for entry, saved in zip(entries, saved_states, strict=True):
+        expected = _initial_state(optimizer, entry.container[entry.name])
+        missing = [torch_key for mlx_key, torch_key in layout.state_keys if mlx_key in expected and torch_key not in saved]
+        if saved and (missing or (layout.has_step and "step" not in saved)):
+            raise ValueError(
+                f"The saved optimizer state of parameter {entry.key} has keys {sorted(saved)}, not those of torch's "
+                f"{layout.torch_name}: the file was saved with another optimizer class."
+            )
     if any(_state_at(optimizer.state, entry.path) is None for entry in entries):
         optimizer.init(params.trainable_parameters() if isinstance(params, nn.Module) else params)
     step = 0.0
@@ -825,10 +855,14 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
         # Every entry has a state here: missing ones were created by optimizer.init above.
         parameter_state = cast(dict, _state_at(optimizer.state, entry.path))
         parameter = entry.container[entry.name]
+        initial = _initial_state(optimizer, parameter)
         for mlx_key, torch_key in layout.state_keys:
+            if mlx_key not in initial:
+                parameter_state.pop(mlx_key, None)
+                continue
             if saved.get(torch_key) is None:
-                # No state yet (never stepped), as torch: start from zeros.
-                parameter_state[mlx_key] = mx.zeros_like(parameter)
+                # No state yet (never stepped), as torch: start from the optimizer's initial state.
+                parameter_state[mlx_key] = initial[mlx_key]
                 continue
             value = _to_mlx_layout(_as_mx(saved[torch_key]), entry)
             if value.shape != parameter.shape:

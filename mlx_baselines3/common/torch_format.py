@@ -62,6 +62,7 @@ _SB3_CLASSES: dict[str, tuple[str, ...]] = {
     ),
     "common.noise": ("NormalActionNoise", "OrnsteinUhlenbeckActionNoise", "VectorizedActionNoise"),
     "common.running_mean_std": ("RunningMeanStd",),
+    "common.sb2_compat.rmsprop_tf_like": ("RMSpropTFLike",),
     "common.vec_env.vec_normalize": ("VecNormalize",),
     "her.her_replay_buffer": ("HerReplayBuffer",),
     "her.goal_selection_strategy": ("GoalSelectionStrategy",),

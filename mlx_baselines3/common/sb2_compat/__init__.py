@@ -1,0 +1,1 @@
+"""Compatibility with the original Stable Baselines (TensorFlow): optimizers that reproduce its numerics."""
