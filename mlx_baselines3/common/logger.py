@@ -3,16 +3,14 @@ Training logger: key-value diagnostics written as a console table, text log, CSV
 
 The behaviour (table layout, file names, environment variables, ``exclude`` semantics) is the one of
 Stable-Baselines3 2.9.2, so existing scripts and log readers keep working. TensorBoard support is optional: it needs
-the ``tensorboard`` package, which is only imported when a TensorBoard output is created, and it never imports torch.
+the ``tensorboardX`` package, which is only imported when a TensorBoard output is created, and it never imports torch.
 """
 
 import datetime
-import io
 import json
 import os
 import sys
 import tempfile
-import time
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -31,9 +29,6 @@ WARN = 30
 ERROR = 40
 DISABLED = 50
 
-# TensorBoard's own histogram summary uses this many equal-width buckets by default.
-_HISTOGRAM_BUCKETS = 30
-
 
 class Video:
     """
@@ -42,6 +37,7 @@ class Video:
     :param frames: frames as an array of shape (N, T, C, H, W): N videos of T frames each, laid out side by side.
         ``uint8`` values are used as they are; floating point values are taken to lie in [0, 1].
         NumPy arrays, ``mx.array`` and anything ``np.asarray`` accepts (a CPU torch tensor, for instance) work.
+        Encoding the GIF that TensorBoard shows needs ``moviepy`` (in the ``extra``), as with SB3.
     :param fps: frames per second
     """
 
@@ -67,11 +63,10 @@ class Image:
     """
     An image to log (TensorBoard only).
 
-    :param image: pixel array (NumPy, ``mx.array`` or anything ``np.asarray`` accepts) or the path of an image file.
+    :param image: pixel array (NumPy, ``mx.array`` or anything ``np.asarray`` accepts).
         ``uint8`` values are used as they are; floating point values are taken to lie in [0, 1].
     :param dataformats: how the axes of ``image`` are ordered, for example ``"HWC"`` (Gymnasium's ``render()``
         output), ``"CHW"``, ``"HW"``, or ``"NCHW"``/``"NHWC"`` for a batch drawn as a grid.
-        Ignored when ``image`` is a file path.
     """
 
     def __init__(self, image: Any, dataformats: str):
@@ -354,329 +349,37 @@ class CSVOutputFormat(KVWriter):
         self.file.close()
 
 
-def _to_numpy(value: Any) -> np.ndarray:
+def _import_tensorboardx() -> Any:
     """
-    Convert an array-like (NumPy, ``mx.array``, CPU torch tensor, nested lists) to a NumPy array.
+    Import tensorboardX (torch's ``SummaryWriter`` API without torch or TensorFlow).
+
+    tensorboardX imports torch at import time when torch is installed, only to recognize torch tensors; the logger
+    always hands it NumPy arrays, so that import is blocked here (a ``None`` entry in ``sys.modules``) instead of
+    costing seconds and breaking the promise that this library never imports torch.
+
+    :return: the ``tensorboardX`` module
+    :raises ImportError: when tensorboardX is missing, naming the package and the extra
     """
-    return np.asarray(value)
-
-
-def _to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """
-    Convert pixel values to ``uint8``: ``uint8`` input is kept, anything else is taken to lie in [0, 1].
-    """
-    if pixels.dtype == np.uint8:
-        return pixels
-    return (pixels.astype(np.float32) * 255).clip(0, 255).astype(np.uint8)
-
-
-def _grid(images: np.ndarray, max_columns: int = 8) -> np.ndarray:
-    """
-    Tile a batch of images of shape (N, H, W, C) into one (rows * H, columns * W, C) image, row by row.
-    """
-    n_images, height, width, channels = images.shape
-    n_columns = min(n_images, max_columns)
-    n_rows = -(-n_images // n_columns)
-    canvas = np.zeros((n_rows * height, n_columns * width, channels), dtype=images.dtype)
-    for index, image in enumerate(images):
-        row, column = divmod(index, n_columns)
-        canvas[row * height : (row + 1) * height, column * width : (column + 1) * width] = image
-    return canvas
-
-
-def _to_hwc(pixels: np.ndarray, dataformats: str) -> np.ndarray:
-    """
-    Reorder an image (or a batch, drawn as a grid) to height x width x 3 or 4 channels.
-
-    :param pixels: the pixel array
-    :param dataformats: the axis letters of ``pixels`` among N, C, H, W, for example ``"CHW"``
-    :return: the image as (H, W, C) with C in {3, 4}
-    """
-    dataformats = dataformats.upper()
-    if len(set(dataformats)) != len(dataformats) or not set(dataformats) <= set("NCHW") or not {"H", "W"} <= set(dataformats):
-        raise ValueError(f"dataformats must use the letters N, C, H, W at most once each, with H and W; got {dataformats!r}")
-    if pixels.ndim != len(dataformats):
-        raise ValueError(
-            f"The image has {pixels.ndim} dimensions (shape {pixels.shape}) but dataformats={dataformats!r} names "
-            f"{len(dataformats)}; pass the dataformats that describe its axes, for example 'HWC'."
-        )
-    # Add the missing batch and channel axes, then order the axes as N, H, W, C.
-    for axis in "NC":
-        if axis not in dataformats:
-            pixels = pixels[np.newaxis]
-            dataformats = axis + dataformats
-    nhwc = pixels.transpose([dataformats.index(axis) for axis in "NHWC"])
-    if nhwc.shape[-1] == 1:
-        nhwc = np.repeat(nhwc, 3, axis=-1)
-    return _grid(nhwc)
-
-
-def _import_pillow() -> Any:
+    block_torch = "torch" not in sys.modules
+    if block_torch:
+        sys.modules["torch"] = None  # type: ignore[assignment]
     try:
-        from PIL import Image as PILImage
+        import tensorboardX
+        import tensorboardX.summary
     except ImportError as e:
         raise ImportError(
-            "Logging images, figures or videos to TensorBoard needs Pillow to encode them: "
-            'pip install pillow (it comes with matplotlib and with pip install "mlx-baselines3[extra]").'
+            "TensorBoard logging needs the tensorboardX package: pip install tensorboardX "
+            '(or pip install "mlx-baselines3[extra]").'
         ) from e
-    return PILImage
+    finally:
+        if block_torch and sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return tensorboardX
 
 
-class SummaryWriter:
-    """
-    Minimal TensorBoard event writer, built on the ``tensorboard`` package alone (no torch, no TensorFlow).
-
-    Its ``add_*`` methods follow ``torch.utils.tensorboard.SummaryWriter``'s, so code that writes to
-    ``TensorBoardOutputFormat.writer`` directly (as shown in SB3's documentation) keeps working.
-
-    :param log_dir: the folder for the event file
-    :param flush_secs: how often pending events are written to disk in the background, in seconds
-    """
-
-    def __init__(self, log_dir: str, flush_secs: int = 120):
-        try:
-            from tensorboard.summary.writer.event_file_writer import EventFileWriter
-        except ImportError as e:
-            raise ImportError(
-                'TensorBoard logging needs the tensorboard package: pip install tensorboard (or "mlx-baselines3[extra]").'
-            ) from e
-        self.log_dir = log_dir
-        self.file_writer = EventFileWriter(log_dir, flush_secs=flush_secs)
-
-    def add_summary(self, summary: Any, global_step: int | None = None, walltime: float | None = None) -> None:
-        """
-        Write a ``Summary`` protocol buffer as one event.
-
-        :param summary: a ``tensorboard.compat.proto.summary_pb2.Summary``
-        :param global_step: the step the summary belongs to
-        :param walltime: event time in seconds since the epoch (now when None)
-        """
-        from tensorboard.compat.proto.event_pb2 import Event
-
-        event = Event(summary=summary, wall_time=time.time() if walltime is None else walltime)
-        if global_step is not None:
-            event.step = int(global_step)
-        self.file_writer.add_event(event)
-
-    def add_scalar(self, tag: str, scalar_value: float, global_step: int | None = None, walltime: float | None = None) -> None:
-        """
-        Log a number, shown in the SCALARS tab.
-
-        :param tag: the name of the curve
-        :param scalar_value: the value
-        :param global_step: the x coordinate
-        :param walltime: event time (now when None)
-        """
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(scalar_value))])
-        self.add_summary(summary, global_step, walltime)
-
-    def add_text(self, tag: str, text_string: str, global_step: int | None = None, walltime: float | None = None) -> None:
-        """
-        Log a string, shown in the TEXT tab under ``<tag>/text_summary`` (the tag torch's writer uses).
-
-        :param tag: the name of the entry
-        :param text_string: the text (Markdown)
-        :param global_step: the step
-        :param walltime: event time (now when None)
-        """
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.compat.proto.tensor_pb2 import TensorProto
-        from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
-        from tensorboard.plugins.text.metadata import create_summary_metadata
-
-        metadata = create_summary_metadata(display_name="", description="")
-        tensor = TensorProto(
-            dtype="DT_STRING",
-            string_val=[text_string.encode("utf-8")],
-            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]),
-        )
-        summary = Summary(value=[Summary.Value(tag=f"{tag}/text_summary", metadata=metadata, tensor=tensor)])
-        self.add_summary(summary, global_step, walltime)
-
-    def add_histogram(
-        self,
-        tag: str,
-        values: Any,
-        global_step: int | None = None,
-        bins: int | str = _HISTOGRAM_BUCKETS,
-        walltime: float | None = None,
-    ) -> None:
-        """
-        Log the distribution of an array, shown in the HISTOGRAMS and DISTRIBUTIONS tabs.
-
-        :param tag: the name of the histogram
-        :param values: the array (NumPy, ``mx.array``…); it is flattened
-        :param global_step: the step
-        :param bins: number of equal-width buckets, or any ``bins`` value ``np.histogram`` accepts
-        :param walltime: event time (now when None)
-        """
-        from tensorboard.compat.proto.summary_pb2 import HistogramProto, Summary
-
-        flat = _to_numpy(values).astype(np.float64).ravel()
-        if flat.size == 0:
-            raise ValueError(f"Cannot log an empty array as the histogram {tag!r}.")
-        counts, edges = np.histogram(flat, bins=bins)
-        histogram = HistogramProto(
-            min=float(flat.min()),
-            max=float(flat.max()),
-            num=float(flat.size),
-            sum=float(flat.sum()),
-            sum_squares=float(np.dot(flat, flat)),
-            bucket_limit=edges[1:].tolist(),
-            bucket=counts.astype(np.float64).tolist(),
-        )
-        self.add_summary(Summary(value=[Summary.Value(tag=tag, histo=histogram)]), global_step, walltime)
-
-    def _add_encoded_image(
-        self, tag: str, encoded: bytes, height: int, width: int, channels: int, global_step: int | None, walltime: float | None
-    ) -> None:
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=encoded)
-        self.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), global_step, walltime)
-
-    def add_image(
-        self,
-        tag: str,
-        img_tensor: Any,
-        global_step: int | None = None,
-        walltime: float | None = None,
-        dataformats: str = "CHW",
-    ) -> None:
-        """
-        Log an image (PNG-encoded), shown in the IMAGES tab.
-
-        :param tag: the name of the image
-        :param img_tensor: pixels (``uint8``, or floats in [0, 1]) or the path of an image file
-        :param global_step: the step
-        :param walltime: event time (now when None)
-        :param dataformats: axis order of ``img_tensor``, for example ``"CHW"``, ``"HWC"``, ``"HW"``, ``"NCHW"``
-        """
-        pil_image = _import_pillow()
-        if isinstance(img_tensor, (str, os.PathLike)):
-            with pil_image.open(img_tensor) as opened:
-                pixels = np.asarray(opened.convert("RGBA" if "A" in opened.getbands() else "RGB"))
-        else:
-            pixels = _to_uint8(_to_hwc(_to_numpy(img_tensor), dataformats))
-        buffer = io.BytesIO()
-        pil_image.fromarray(pixels).save(buffer, format="PNG")
-        height, width, channels = pixels.shape
-        self._add_encoded_image(tag, buffer.getvalue(), height, width, channels, global_step, walltime)
-
-    def add_video(
-        self, tag: str, vid_tensor: Any, global_step: int | None = None, fps: float = 4, walltime: float | None = None
-    ) -> None:
-        """
-        Log a video, encoded as an animated GIF and shown in the IMAGES tab.
-
-        :param tag: the name of the video
-        :param vid_tensor: frames of shape (N, T, C, H, W), ``uint8`` or floats in [0, 1]; the N videos are tiled
-        :param global_step: the step
-        :param fps: frames per second
-        :param walltime: event time (now when None)
-        """
-        pil_image = _import_pillow()
-        frames = _to_numpy(vid_tensor)
-        if frames.ndim != 5:
-            raise ValueError(f"A video must have shape (N, T, C, H, W), got shape {frames.shape}.")
-        # One tiled image per time step: (T, N, C, H, W) -> T grids.
-        pictures = [_to_uint8(_to_hwc(frames[:, t], "NCHW")) for t in range(frames.shape[1])]
-        gif_frames = [pil_image.fromarray(picture[..., :3]) for picture in pictures]
-        buffer = io.BytesIO()
-        gif_frames[0].save(
-            buffer, format="GIF", save_all=True, append_images=gif_frames[1:], duration=max(1, round(1000 / fps)), loop=0
-        )
-        height, width, channels = pictures[0].shape
-        self._add_encoded_image(tag, buffer.getvalue(), height, width, channels, global_step, walltime)
-
-    def add_figure(
-        self,
-        tag: str,
-        figure: "matplotlib.figure.Figure",
-        global_step: int | None = None,
-        close: bool = True,
-        walltime: float | None = None,
-    ) -> None:
-        """
-        Render a matplotlib figure and log it as an image.
-
-        :param tag: the name of the image
-        :param figure: the figure
-        :param global_step: the step
-        :param close: close the figure afterwards (frees its memory in pyplot)
-        :param walltime: event time (now when None)
-        """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        canvas = FigureCanvasAgg(figure)
-        canvas.draw()
-        pixels = np.asarray(canvas.buffer_rgba())
-        if close:
-            import matplotlib.pyplot as plt
-
-            plt.close(figure)
-        self.add_image(tag, pixels, global_step, walltime, dataformats="HWC")
-
-    def add_hparams_summaries(
-        self, hparam_dict: Mapping[str, Any], metric_dict: Mapping[str, float], global_step: int | None = None
-    ) -> None:
-        """
-        Log hyperparameters and the metric tags to show next to them in the HPARAMS tab, in this writer's folder.
-
-        :param hparam_dict: hyperparameter names and values (bool, str, number; None entries are skipped)
-        :param metric_dict: tags of the scalars that measure the run
-        :param global_step: the step
-        """
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
-
-        hparam_infos = []
-        session_start = plugin_data_pb2.SessionStartInfo()
-        for name, value in hparam_dict.items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                session_start.hparams[name].bool_value = value
-                data_type = "DATA_TYPE_BOOL"
-            elif isinstance(value, str):
-                session_start.hparams[name].string_value = value
-                data_type = "DATA_TYPE_STRING"
-            elif isinstance(value, (int, float, np.number)) or hasattr(value, "item"):
-                session_start.hparams[name].number_value = float(value)
-                data_type = "DATA_TYPE_FLOAT64"
-            else:
-                raise ValueError(
-                    f"Hyperparameter {name!r} has the value {value!r} of type {type(value).__name__}; "
-                    "TensorBoard accepts bool, str, numbers or None: convert it (str(value), for example)."
-                )
-            hparam_infos.append(api_pb2.HParamInfo(name=name, type=api_pb2.DataType.Value(data_type)))
-
-        experiment = api_pb2.Experiment(
-            hparam_infos=hparam_infos,
-            metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag)) for tag in metric_dict],
-        )
-        session_end = plugin_data_pb2.SessionEndInfo(status=api_pb2.Status.Value("STATUS_SUCCESS"))
-        for tag, plugin_data in (
-            (metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=experiment)),
-            (metadata.SESSION_START_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_start_info=session_start)),
-            (metadata.SESSION_END_INFO_TAG, plugin_data_pb2.HParamsPluginData(session_end_info=session_end)),
-        ):
-            summary_metadata = metadata.create_summary_metadata(plugin_data)
-            self.add_summary(Summary(value=[Summary.Value(tag=tag, metadata=summary_metadata)]), global_step)
-
-    def flush(self) -> None:
-        """
-        Write pending events to disk.
-        """
-        self.file_writer.flush()
-
-    def close(self) -> None:
-        """
-        Write pending events and close the event file.
-        """
-        self.file_writer.close()
+def _as_numpy(value: Any) -> Any:
+    # tensorboardX reads NumPy arrays (and torch tensors); MLX arrays and sequences are converted first.
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
 
 
 class TensorBoardOutputFormat(KVWriter):
@@ -684,13 +387,20 @@ class TensorBoardOutputFormat(KVWriter):
     Write the key-value pairs as TensorBoard events in ``folder``: numbers as scalars, strings as text, arrays as
     histograms, and :class:`Video`, :class:`Figure`, :class:`Image`, :class:`HParam` values in their tabs.
 
-    Needs the ``tensorboard`` package (``pip install "mlx-baselines3[extra]"``); torch is not used.
+    ``writer`` is a ``tensorboardX.SummaryWriter``, which has the API of ``torch.utils.tensorboard.SummaryWriter``
+    that SB3 exposes there, so code that writes to it directly keeps working. Needs ``tensorboardX``
+    (``pip install "mlx-baselines3[extra]"``); torch is not used.
 
     :param folder: the folder to write the event file to
     """
 
     def __init__(self, folder: str):
-        self.writer = SummaryWriter(log_dir=folder)
+        self.writer = _import_tensorboardx().SummaryWriter(log_dir=folder)
+        # tensorboardX hands events to a background thread and its flush() does not wait for them, so a value logged
+        # just before a dump could still be missing from the file. torch's writer (SB3's) waits; writing each event
+        # directly into the event file gives the same guarantee: after dump(), everything is on disk.
+        event_file_writer = self.writer.file_writer.event_writer
+        event_file_writer.add_event = event_file_writer._ev_writer.write_event
         self._is_closed = False
 
     def write(self, key_values: dict[str, Any], key_excluded: dict[str, tuple[str, ...]], step: int = 0) -> None:
@@ -703,19 +413,24 @@ class TensorBoardOutputFormat(KVWriter):
             if isinstance(value, str):
                 self.writer.add_text(key, value, step)
             elif isinstance(value, np.ScalarType):
-                self.writer.add_scalar(key, value, step)  # type: ignore[arg-type]  # numpy and Python numbers
+                self.writer.add_scalar(key, value, step)
             elif isinstance(value, Video):
-                self.writer.add_video(key, value.frames, step, value.fps)
+                self.writer.add_video(key, _as_numpy(value.frames), step, value.fps)
             elif isinstance(value, Figure):
                 self.writer.add_figure(key, value.figure, step, close=value.close)
             elif isinstance(value, Image):
-                self.writer.add_image(key, value.image, step, dataformats=value.dataformats)
+                self.writer.add_image(key, _as_numpy(value.image), step, dataformats=value.dataformats)
             elif isinstance(value, HParam):
-                self.writer.add_hparams_summaries(value.hparam_dict, value.metric_dict, step)
+                self._write_hparams(value)
             elif hasattr(value, "shape") and hasattr(value, "dtype"):
                 # Arrays of any kind (NumPy, mx.array, torch) become histograms, as SB3 does for tensors.
-                self.writer.add_histogram(key, value, step)
+                self.writer.add_histogram(key, _as_numpy(value), step)
         self.writer.flush()
+
+    def _write_hparams(self, value: HParam) -> None:
+        # As SB3: the three hparams summaries go into this run's own folder (``add_hparams`` would start another run).
+        for summary in _import_tensorboardx().summary.hparams(value.hparam_dict, metric_dict=value.metric_dict):
+            self.writer.file_writer.add_summary(summary)
 
     def close(self) -> None:
         """
@@ -942,3 +657,27 @@ def read_csv(filename: str) -> "pandas.DataFrame":
     import pandas
 
     return pandas.read_csv(filename, index_col=None, comment="#")
+
+
+def __getattr__(name: str) -> Any:
+    """
+    SB3's module-level names, resolved on first use because they import optional packages: ``SummaryWriter`` and
+    ``hparams`` (tensorboardX's, which have torch's API; None without tensorboardX, as SB3's without tensorboard) and
+    ``tqdm`` (None without tqdm).
+
+    :param name: the attribute
+    :return: its value
+    """
+    if name in ("SummaryWriter", "hparams"):
+        try:
+            tensorboardx = _import_tensorboardx()
+        except ImportError:
+            return None
+        return tensorboardx.SummaryWriter if name == "SummaryWriter" else tensorboardx.summary.hparams
+    if name == "tqdm":
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            return None
+        return tqdm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
