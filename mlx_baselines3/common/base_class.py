@@ -7,7 +7,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import mlx.core as mx
@@ -21,6 +21,7 @@ from mlx_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertC
 from mlx_baselines3.common.env_util import is_wrapped
 from mlx_baselines3.common.logger import Logger
 from mlx_baselines3.common.monitor import Monitor
+from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.preprocessing import check_for_nested_spaces, is_image_space, is_image_space_channels_first
 from mlx_baselines3.common.save_util import (
@@ -34,10 +35,12 @@ from mlx_baselines3.common.save_util import (
     save_to_zip_file,
 )
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from mlx_baselines3.common.type_aliases import TensorDict as TensorDict  # SB3 exposes it here
 from mlx_baselines3.common.utils import (
     FloatSchedule,
     check_for_correct_spaces,
     get_device,
+    get_system_info,
     set_random_seed,
     update_learning_rate,
 )
@@ -50,9 +53,6 @@ from mlx_baselines3.common.vec_env import (
     unwrap_vec_normalize,
 )
 from mlx_baselines3.common.vec_env.patch_gym import _patch_env
-
-if TYPE_CHECKING:
-    from mlx_baselines3.common.noise import ActionNoise
 
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
 
@@ -641,7 +641,7 @@ class BaseAlgorithm(ABC):
         """
         if print_system_info:
             print("== CURRENT SYSTEM INFO ==")
-            utils.get_system_info()
+            get_system_info()
 
         data, params, pytorch_variables = load_from_zip_file(
             path, device=device, custom_objects=custom_objects, print_system_info=print_system_info, trusted=trusted

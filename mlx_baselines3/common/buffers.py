@@ -19,6 +19,7 @@ from mlx_baselines3.common.type_aliases import (
     ReplayBufferSamples,
     RolloutBufferSamples,
 )
+from mlx_baselines3.common.utils import get_device as get_device  # SB3 exposes it here
 from mlx_baselines3.common.vec_env import VecNormalize
 
 try:

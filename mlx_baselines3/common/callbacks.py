@@ -666,16 +666,13 @@ class ProgressBarCallback(BaseCallback):
 
     def __init__(self) -> None:
         super().__init__()
-        try:
-            from tqdm import TqdmExperimentalWarning
-            from tqdm.rich import tqdm
-        except ImportError as e:
+        # Looked up on the module, so that code replacing ``callbacks.tqdm`` (as done with SB3) is honoured.
+        tqdm = globals()["tqdm"] if "tqdm" in globals() else __getattr__("tqdm")
+        if tqdm is None:
             raise ImportError(
                 "You must install tqdm and rich in order to use the progress bar callback. "
                 'They are included in the extra packages: `pip install "mlx-baselines3[extra]"`'
-            ) from e
-        # tqdm flags its rich front-end as experimental on every bar; the warning is noise for users.
-        warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
+            )
         self._tqdm = tqdm
         self.pbar: Any = None
 
@@ -691,3 +688,25 @@ class ProgressBarCallback(BaseCallback):
     def _on_training_end(self) -> None:
         self.pbar.refresh()
         self.pbar.close()
+
+
+def __getattr__(name: str) -> Any:
+    """
+    ``tqdm`` (tqdm's rich front end, or None without tqdm and rich) and ``TqdmExperimentalWarning``, which SB3's module
+    exposes: resolved when asked for (not cached, so that an assignment to ``callbacks.tqdm`` wins and a blocked
+    import is seen), because importing rich's progress bar costs about half a second.
+
+    :param name: the attribute
+    :return: its value
+    """
+    if name not in ("tqdm", "TqdmExperimentalWarning"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from tqdm import TqdmExperimentalWarning
+        from tqdm.rich import tqdm
+    except ImportError:
+        tqdm = TqdmExperimentalWarning = None  # as SB3 without tqdm and rich: the progress bar raises when used
+    else:
+        # tqdm flags its rich front end as experimental on every bar; the warning is noise for users (SB3 hides it too).
+        warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
+    return tqdm if name == "tqdm" else TqdmExperimentalWarning

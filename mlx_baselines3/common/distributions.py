@@ -20,6 +20,14 @@ from gymnasium import spaces
 from mlx_baselines3.common.preprocessing import get_action_dim
 
 SelfDistribution = TypeVar("SelfDistribution", bound="Distribution")
+SelfDiagGaussianDistribution = TypeVar("SelfDiagGaussianDistribution", bound="DiagGaussianDistribution")
+SelfSquashedDiagGaussianDistribution = TypeVar(
+    "SelfSquashedDiagGaussianDistribution", bound="SquashedDiagGaussianDistribution"
+)
+SelfCategoricalDistribution = TypeVar("SelfCategoricalDistribution", bound="CategoricalDistribution")
+SelfMultiCategoricalDistribution = TypeVar("SelfMultiCategoricalDistribution", bound="MultiCategoricalDistribution")
+SelfBernoulliDistribution = TypeVar("SelfBernoulliDistribution", bound="BernoulliDistribution")
+SelfStateDependentNoiseDistribution = TypeVar("SelfStateDependentNoiseDistribution", bound="StateDependentNoiseDistribution")
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -137,7 +145,9 @@ class DiagGaussianDistribution(Distribution):
         """
         return nn.Linear(latent_dim, self.action_dim), mx.full((self.action_dim,), log_std_init)
 
-    def proba_distribution(self, mean_actions: mx.array, log_std: mx.array) -> "DiagGaussianDistribution":
+    def proba_distribution(
+        self: SelfDiagGaussianDistribution, mean_actions: mx.array, log_std: mx.array
+    ) -> SelfDiagGaussianDistribution:
         """
         :param mean_actions: batch of means
         :param log_std: log standard deviation (broadcast over the batch)
@@ -226,7 +236,9 @@ class SquashedDiagGaussianDistribution(DiagGaussianDistribution):
         self.epsilon = epsilon
         self.gaussian_actions: mx.array | None = None
 
-    def proba_distribution(self, mean_actions: mx.array, log_std: mx.array) -> "SquashedDiagGaussianDistribution":
+    def proba_distribution(
+        self: SelfSquashedDiagGaussianDistribution, mean_actions: mx.array, log_std: mx.array
+    ) -> SelfSquashedDiagGaussianDistribution:
         return self._with(
             mean_actions=mean_actions, log_std=mx.broadcast_to(log_std, mean_actions.shape), gaussian_actions=None
         )
@@ -291,7 +303,7 @@ class CategoricalDistribution(Distribution):
         """
         return nn.Linear(latent_dim, self.action_dim)
 
-    def proba_distribution(self, action_logits: mx.array) -> "CategoricalDistribution":
+    def proba_distribution(self: SelfCategoricalDistribution, action_logits: mx.array) -> SelfCategoricalDistribution:
         """
         :param action_logits: unnormalized log-probabilities, ``(batch, action_dim)``
         :return: the distribution
@@ -346,7 +358,9 @@ class MultiCategoricalDistribution(Distribution):
         """
         return nn.Linear(latent_dim, sum(self.action_dims))
 
-    def proba_distribution(self, action_logits: mx.array) -> "MultiCategoricalDistribution":
+    def proba_distribution(
+        self: SelfMultiCategoricalDistribution, action_logits: mx.array
+    ) -> SelfMultiCategoricalDistribution:
         """
         :param action_logits: concatenated logits, ``(batch, sum(action_dims))``
         :return: the distribution
@@ -395,7 +409,7 @@ class BernoulliDistribution(Distribution):
         """
         return nn.Linear(latent_dim, self.action_dims)
 
-    def proba_distribution(self, action_logits: mx.array) -> "BernoulliDistribution":
+    def proba_distribution(self: SelfBernoulliDistribution, action_logits: mx.array) -> SelfBernoulliDistribution:
         """
         :param action_logits: logits of the probability of 1, ``(batch, action_dims)``
         :return: the distribution
@@ -542,8 +556,8 @@ class StateDependentNoiseDistribution(Distribution):
         return mean_actions_net, log_std
 
     def proba_distribution(
-        self, mean_actions: mx.array, log_std: mx.array, latent_sde: mx.array
-    ) -> "StateDependentNoiseDistribution":
+        self: SelfStateDependentNoiseDistribution, mean_actions: mx.array, log_std: mx.array, latent_sde: mx.array
+    ) -> SelfStateDependentNoiseDistribution:
         """
         :param mean_actions: batch of means (before squashing)
         :param log_std: the learned log standard deviation of the exploration weights

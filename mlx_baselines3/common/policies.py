@@ -23,6 +23,7 @@ from mlx_baselines3.common.distributions import (
     MultiCategoricalDistribution,
     make_proba_distribution,
 )
+from mlx_baselines3.common.distributions import StateDependentNoiseDistribution as StateDependentNoiseDistribution  # SB3 path
 from mlx_baselines3.common.preprocessing import get_action_dim, is_image_space, maybe_transpose, preprocess_obs
 from mlx_baselines3.common.save_util import atomic_open, load_module_state_dict, module_state_dict, open_path
 from mlx_baselines3.common.torch_layers import (

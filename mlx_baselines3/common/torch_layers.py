@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from mlx_baselines3.common.type_aliases import TensorDict
+from mlx_baselines3.common.utils import get_device as get_device  # SB3 exposes it here
 
 # torch.nn layer names whose MLX class is spelled differently beyond letter case (BatchNorm covers any input rank).
 _TORCH_TO_MLX_NAMES = {"BatchNorm1d": "BatchNorm"}

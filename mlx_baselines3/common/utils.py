@@ -20,6 +20,7 @@ from gymnasium import spaces
 from mlx.utils import tree_flatten, tree_map
 
 import mlx_baselines3 as mb3
+from mlx_baselines3.common import logger as logger_module
 from mlx_baselines3.common.logger import Logger, configure
 from mlx_baselines3.common.type_aliases import GymEnv, Schedule, TensorDict, TrainFreq, TrainFrequencyUnit
 
@@ -470,35 +471,61 @@ def named_arrays(tree: Any) -> list[tuple[str, Any]]:
     return cast(list[tuple[str, Any]], tree_flatten(tree))
 
 
+def _gpu_description() -> str:
+    # The GPU MLX computes on: Apple silicon through Metal, or an NVIDIA card with the CUDA build (mlx[cuda13]).
+    if not _gpu_available():
+        return "none (MLX has no GPU backend here)"
+    backend = "CUDA" if mx.cuda.is_available() else "Metal"
+    try:
+        name = mx.device_info(mx.gpu).get("device_name", "unknown")
+    except (AttributeError, RuntimeError, TypeError):
+        name = "unknown"
+    return f"{name} ({backend})"
+
+
 def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:
     """
-    Versions of the OS, Python and the libraries, with SB3's key names (MLX fills the "PyTorch" entry's role).
+    The OS, Python and library versions under SB3's key names, so tools that read SB3's report keep working, plus
+    this library's own entries: ``Stable-Baselines3`` holds our version (the API level we implement is SB3 2.9.2),
+    ``PyTorch`` the MLX version that plays its part, ``GPU Enabled`` whether MLX sees a GPU (Apple's Metal or an NVIDIA
+    card with ``mlx[cuda13]``), ``GPU`` which one.
 
     :param print_info: print the information
-    :return: the information as a dict and as a printable string
+    :return: the information as a dict and as a printable string (one ``- key: value`` line each)
     """
-    import importlib.metadata
-
-    def version_of(package: str) -> str:
-        try:
-            return importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            return "not installed"
-
+    mlx_version = mx.__version__  # type: ignore[attr-defined]  # missing from MLX's stubs
     env_info = {
         # Strip the host name, it is private information.
         "OS": re.sub(r"#(\d)", r"# \1", f"{platform.platform()} {platform.version()}"),
         "Python": platform.python_version(),
-        "Stable-Baselines3": f"mlx-baselines3 {mb3.__version__}",
-        "MLX": mx.__version__,  # type: ignore[attr-defined]  # missing from MLX's stubs
-        "PyTorch": f"not used (MLX {mx.__version__})",  # type: ignore[attr-defined]  # missing from MLX's stubs
+        "Stable-Baselines3": mb3.__version__,
+        "PyTorch": f"MLX {mlx_version}",
         "GPU Enabled": str(_gpu_available()),
         "Numpy": np.__version__,
         "Cloudpickle": cloudpickle.__version__,
         "Gymnasium": gym.__version__,
-        "OpenAI Gym": version_of("gym"),
     }
+    try:
+        import gym as openai_gym  # type: ignore[import-not-found]
+
+        env_info["OpenAI Gym"] = openai_gym.__version__
+    except ImportError:
+        pass
+    env_info.update({"MLX-Baselines3": mb3.__version__, "MLX": mlx_version, "GPU": _gpu_description()})
     env_info_str = "".join(f"- {key}: {value}\n" for key, value in env_info.items())
     if print_info:
         print(env_info_str)
     return env_info, env_info_str
+
+
+def __getattr__(name: str) -> Any:
+    """
+    ``SummaryWriter``, which SB3 exposes here: tensorboardX's (torch's API, no torch), None without tensorboardX.
+    Resolved on first use, as importing it costs about a second.
+
+    :param name: the attribute
+    :return: its value
+    """
+    if name == "SummaryWriter":
+        return logger_module.__getattr__("SummaryWriter")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from mlx_baselines3.common.buffers import ReplayBuffer
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFreq
-from mlx_baselines3.common.utils import LinearSchedule
+from mlx_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
 from mlx_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy, QNetwork
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")

@@ -13,6 +13,7 @@ from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, make_optimizer
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from mlx_baselines3.common.utils import get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
 from mlx_baselines3.sac.policies import (
     Actor,
     CnnPolicy,

@@ -1,10 +1,14 @@
 """Accept environments and spaces from the legacy OpenAI ``gym`` package by converting them to gymnasium (needs shimmy)."""
 
+import importlib.util
 import warnings
 from inspect import signature
 from typing import Any
 
 import gymnasium
+
+# As SB3's flag, without importing the legacy package at import time.
+gym_installed = importlib.util.find_spec("gym") is not None
 
 
 def _legacy_gym() -> Any:

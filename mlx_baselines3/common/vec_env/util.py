@@ -6,23 +6,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.preprocessing import check_for_nested_spaces
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnvObs
-
-
-def _check_for_nested_spaces(obs_space: spaces.Space) -> None:
-    """
-    Refuse Dict/Tuple spaces inside Dict/Tuple spaces, which vectorized envs and buffers cannot store.
-
-    :param obs_space: an observation space
-    """
-    if isinstance(obs_space, spaces.Dict):
-        sub_spaces = list(obs_space.spaces.values())
-    elif isinstance(obs_space, spaces.Tuple):
-        sub_spaces = list(obs_space.spaces)
-    else:
-        return
-    if any(isinstance(sub_space, (spaces.Dict, spaces.Tuple)) for sub_space in sub_spaces):
-        raise NotImplementedError("Nested observation spaces are not supported (Tuple/Dict space inside Tuple/Dict space).")
 
 
 def copy_obs_dict(obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -64,7 +49,7 @@ def obs_space_info(obs_space: spaces.Space) -> tuple[list[Any], dict[Any, tuple[
     :param obs_space: the observation space (no nesting of Dict/Tuple)
     :return: ``(keys, shapes, dtypes)``: the keys in order, and the shape and dtype of each part
     """
-    _check_for_nested_spaces(obs_space)
+    check_for_nested_spaces(obs_space)
     if isinstance(obs_space, spaces.Dict):
         sub_spaces: dict[Any, spaces.Space] = dict(obs_space.spaces)
     elif isinstance(obs_space, spaces.Tuple):
