@@ -11,17 +11,21 @@ run code unless ``trusted=True`` is passed.
 
 import base64
 import functools
+import hashlib
 import io
 import json
 import os
 import pathlib
 import pickle
-import tempfile
+import secrets
+import socket
+import stat
+import time
 import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -250,12 +254,102 @@ def _writable_path(path: pathlib.Path, verbose: int, suffix: str | None) -> path
     return path
 
 
+# Temporary files of saves are named ``.<target>.<host>-<pid>-<token>.mlxb3-partial``: recognisable as ours, and
+# telling which process wrote them, so that a later save removes what a killed save left and nothing else.
+_TEMP_SUFFIX = ".mlxb3-partial"
+_HOST_TAG = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+# A leftover of another host (shared file system) is removed only at this age: its process may still be writing.
+_FOREIGN_TEMP_MAX_AGE_S = 24 * 3600
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # alive but not ours (PermissionError), or the platform cannot tell
+        return True
+    return True
+
+
+def _remove_stale_temporaries(folder: pathlib.Path) -> None:
+    """
+    Delete the temporary files that interrupted saves (SIGKILL, power loss) left in ``folder``: those written by a
+    process of this host that no longer runs, and those of other hosts once they are a day old.
+
+    :param folder: the folder of the file just saved
+    """
+    for leftover in folder.glob(f".*{_TEMP_SUFFIX}"):
+        fields = leftover.name[: -len(_TEMP_SUFFIX)].rsplit(".", 1)[-1].split("-")
+        if len(fields) != 3 or not fields[1].isdigit():
+            continue
+        host, pid = fields[0], int(fields[1])
+        try:
+            if host == _HOST_TAG:
+                stale = pid != os.getpid() and not _process_alive(pid)
+            else:
+                stale = time.time() - leftover.lstat().st_mtime > _FOREIGN_TEMP_MAX_AGE_S
+            if stale:
+                leftover.unlink()
+        except OSError:  # removed meanwhile by another save
+            continue
+
+
+def _create_temporary(target: pathlib.Path) -> tuple[int, pathlib.Path]:
+    """
+    Create the temporary file of a save next to ``target``, with the mode a plain ``open(target, "wb")`` would give:
+    the existing target's mode (and owner, where allowed) when it is overwritten, else 0o666 less the umask (which
+    the kernel applies to ``os.open``, so the process umask is never changed).
+
+    :param target: the file to replace (symbolic links already resolved)
+    :return: the open file descriptor and the temporary path
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temporary = target.with_name(f".{target.name}.{_HOST_TAG}-{os.getpid()}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+        try:
+            handle = os.open(temporary, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        existing = os.stat(target)
+    except FileNotFoundError:
+        return handle, temporary
+    try:
+        os.chmod(temporary, stat.S_IMODE(existing.st_mode))
+        if hasattr(os, "fchown") and (existing.st_uid, existing.st_gid) != (os.getuid(), os.getgid()):
+            with suppress(OSError):
+                os.fchown(handle, existing.st_uid, existing.st_gid)
+    except BaseException:
+        os.close(handle)
+        os.unlink(temporary)
+        raise
+    return handle, temporary
+
+
+def _fsync_folder(folder: pathlib.Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with suppress(OSError):
+            os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
 @contextmanager
 def atomic_open(path: str | pathlib.Path | io.BufferedIOBase, verbose: int = 0, suffix: str | None = None) -> Iterator[Any]:
     """
     Open a file for writing so that it is replaced atomically: a path is written to a temporary file in the same folder,
-    then renamed over the target, so an interrupted save leaves the previous file intact, never a truncated one.
-    Paths follow ``open_path``'s rules (suffix, missing folders, folder targets); open files are written directly.
+    flushed to disk, then renamed over the target (and the folder synced), so an interrupted save leaves the previous
+    file intact, never a truncated one. Otherwise it behaves like ``open(path, "wb")``: a new file gets the umask's
+    mode, an overwritten one keeps its mode, a symbolic link is written through (the link stays). Temporary files left
+    by earlier saves that were killed are removed. Paths follow ``open_path``'s rules (suffix, missing folders,
+    folder targets); open files are written directly.
 
     :param path: the path or a writable binary file
     :param verbose: 2 to warn about overwrites
@@ -266,7 +360,9 @@ def atomic_open(path: str | pathlib.Path | io.BufferedIOBase, verbose: int = 0, 
         yield open_path(path, "w", verbose, suffix)
         return
     target = _writable_path(pathlib.Path(path), verbose, suffix)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    if target.is_symlink():
+        target = pathlib.Path(os.path.realpath(target))
+    handle, temporary = _create_temporary(target)
     try:
         with os.fdopen(handle, "wb") as file:
             yield file
@@ -274,8 +370,11 @@ def atomic_open(path: str | pathlib.Path | io.BufferedIOBase, verbose: int = 0, 
             os.fsync(file.fileno())
         os.replace(temporary, target)
     except BaseException:
-        os.unlink(temporary)
+        with suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
+    _fsync_folder(target.parent)
+    _remove_stale_temporaries(target.parent)
 
 
 def save_to_zip_file(
