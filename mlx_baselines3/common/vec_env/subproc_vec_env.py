@@ -1,12 +1,18 @@
 """A vectorized environment that runs each sub-environment in its own process."""
 
 import contextlib
+import ctypes
+import ctypes.util
 import multiprocessing as mp
+import os
 import pickle
 import signal
+import sys
+import threading
 import time
 import traceback
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -26,6 +32,42 @@ from mlx_baselines3.common.vec_env.patch_gym import _patch_env
 
 # Seconds close() waits for a worker to exit by itself before terminating it.
 _CLOSE_TIMEOUT = 5.0
+# Linux prctl option: the signal a process gets when the thread that created it ends.
+_PR_SET_PDEATHSIG = 1
+
+# The parent's ends of every worker pipe open in this process. A worker started with "fork" inherits copies of all of
+# them; it closes them first thing, else a copy would keep another worker's pipe open after the parent is gone.
+_PARENT_ENDS: "weakref.WeakSet[Connection]" = weakref.WeakSet()
+
+
+def _exit_with_parent(use_death_signal: bool) -> None:
+    """
+    Make this worker end when the process that started it ends, even while it is busy in ``env.step``.
+
+    On Linux the kernel can send ``SIGTERM`` when the parent dies (``PR_SET_PDEATHSIG``), which works even while
+    the worker runs native code. That signal follows the thread that forked, so it is only asked for when that
+    thread lives as long as the process (the main thread of the parent); with "forkserver" the fork server is the
+    parent and outlives a killed client, so it does not apply. Otherwise a daemon thread waits on multiprocessing's
+    parent sentinel (a pipe that reaches end-of-file when the parent is gone) and ends the worker.
+
+    :param use_death_signal: whether the parent-death signal is safe to use
+    """
+    parent = mp.parent_process()
+    if parent is None:
+        return
+    if use_death_signal and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0:
+                if os.getppid() != parent.pid:  # the parent died before the signal was armed
+                    os._exit(1)
+                return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _error_message(exc: BaseException) -> tuple[str, str, bytes | None]:
@@ -41,31 +83,54 @@ def _error_message(exc: BaseException) -> tuple[str, str, bytes | None]:
     return f"{type(exc).__name__}: {exc}", trace, pickled
 
 
-def _worker(remote: Connection, parent_remote: Connection, env_fn_wrapper: CloudpickleWrapper) -> None:
+def _worker(
+    remote: Connection,
+    parent_remote: Connection,
+    env_fn_wrapper: CloudpickleWrapper,
+    use_death_signal: bool = False,
+    inherited_ends: Sequence[Connection] = (),
+) -> None:
     """
     Body of a worker process: build the env, then serve commands from the parent until "close" or a closed pipe.
     Every reply is ``("ok", result)`` or ``("error", (summary, traceback, pickled exception))``; an exception in a
     command is reported to the parent and the worker keeps serving, so that the parent can still close it cleanly.
+    When the parent is gone (its pipe end closed or reset) the worker ends quietly.
 
     :param remote: the worker's end of the pipe
     :param parent_remote: the parent's end, inherited with the fork start method and closed here
     :param env_fn_wrapper: the function that creates the env
+    :param use_death_signal: whether Linux's parent-death signal may be used (see ``_exit_with_parent``)
+    :param inherited_ends: the parent's ends of other workers' pipes, inherited with "fork" and closed here
     """
+    _exit_with_parent(use_death_signal)
     parent_remote.close()
+    for end in inherited_ends:
+        with contextlib.suppress(OSError):
+            end.close()
     try:
         env = _patch_env(env_fn_wrapper.var())
         remote.send(("ok", (env.observation_space, env.action_space)))
     except Exception as exc:
-        remote.send(("error", _error_message(exc)))
-        remote.close()
+        with contextlib.suppress(OSError):
+            remote.send(("error", _error_message(exc)))
+            remote.close()
         return
+    # The parent is gone (EOFError, ConnectionResetError, BrokenPipeError) or interrupted: nobody waits for an
+    # answer, so end without a traceback.
+    with contextlib.suppress(EOFError, OSError, KeyboardInterrupt):
+        _serve(remote, env)
 
+
+def _serve(remote: Connection, env: gym.Env) -> None:
+    """
+    Answer the parent's commands with ``env`` until "close"; errors of the pipe itself propagate.
+
+    :param remote: the worker's end of the pipe
+    :param env: the environment
+    """
     reset_info: dict[str, Any] = {}
     while True:
-        try:
-            cmd, data = remote.recv()
-        except (EOFError, KeyboardInterrupt):
-            break
+        cmd, data = remote.recv()
         if cmd == "close":
             env.close()
             remote.close()
@@ -109,10 +174,16 @@ def _worker(remote: Connection, parent_remote: Connection, env_fn_wrapper: Cloud
                 result = (env.observation_space, env.action_space)
             else:
                 raise NotImplementedError(f"`{cmd}` is not implemented in the worker")
-            remote.send(("ok", result))
         except KeyboardInterrupt:
-            break
+            raise
         except Exception as exc:
+            remote.send(("error", _error_message(exc)))
+            continue
+        try:
+            remote.send(("ok", result))
+        except (OSError, EOFError):
+            raise
+        except Exception as exc:  # the result cannot be pickled
             remote.send(("error", _error_message(exc)))
 
 
@@ -139,6 +210,12 @@ class SubprocVecEnv(VecEnv):
     Failures are reported, never waited on: an exception raised by an environment in a worker is raised again in
     this process, with the same type and a note naming the worker and holding its traceback; a worker that dies
     (crash, ``SIGKILL``) raises ``EOFError`` naming the worker and how it ended. ``close()`` always ends every worker.
+    With ``step_timeout``, a step that takes longer raises ``TimeoutError`` naming the slow workers; the vec env
+    should then be closed (``close()`` terminates workers that are still stuck).
+
+    Workers end with this process, even when it is killed (``SIGKILL``) while they are busy in ``env.step``: on
+    Linux through the kernel's parent-death signal, elsewhere by a thread that notices the parent is gone. A worker
+    whose parent vanished ends quietly, without a traceback.
 
     .. warning::
 
@@ -149,20 +226,28 @@ class SubprocVecEnv(VecEnv):
     :param env_fns: functions that each create a new environment (pickled with cloudpickle, so lambdas are fine)
     :param start_method: the multiprocessing start method, one of ``multiprocessing.get_all_start_methods()``;
         default 'forkserver' where available, else 'spawn'
+    :param step_timeout: seconds ``step()`` (``step_wait()``) waits for the workers at most before raising
+        ``TimeoutError``; None (default) waits as long as the environments take
     """
 
-    def __init__(self, env_fns: list[Callable[[], gym.Env]], start_method: str | None = None):
+    def __init__(
+        self, env_fns: list[Callable[[], gym.Env]], start_method: str | None = None, step_timeout: float | None = None
+    ):
         self.waiting = False
         self.closed = False
         if len(env_fns) == 0:
             raise ValueError("SubprocVecEnv needs at least one environment function, got an empty list")
+        if step_timeout is not None and not step_timeout > 0:
+            raise ValueError(f"step_timeout must be a positive number of seconds or None, got {step_timeout!r}")
+        self.step_timeout = step_timeout
         if start_method is None:
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        elif start_method not in mp.get_all_start_methods():
-            raise ValueError(
-                f"start_method={start_method!r} is not available here; choose one of {mp.get_all_start_methods()}"
-            )
-        ctx = mp.get_context(start_method)
+        try:
+            ctx = mp.get_context(start_method)
+        except ValueError as exc:
+            # multiprocessing's own message ("cannot find context for ...") first, as SB3 lets it through.
+            raise ValueError(f"{exc}: start_method must be one of {mp.get_all_start_methods()}") from exc
+        self._start_method = start_method
 
         self.remotes: list[Connection] = []
         self.processes: list[Any] = []
@@ -190,8 +275,13 @@ class SubprocVecEnv(VecEnv):
         :param env_fn: the function that creates the env
         """
         remote, work_remote = ctx.Pipe()
-        # daemon: workers must not outlive a parent that crashes.
-        process = ctx.Process(target=_worker, args=(work_remote, remote, CloudpickleWrapper(env_fn)), daemon=True)
+        # The kernel's parent-death signal follows the forking thread: used when that is this process's main thread
+        # (see _exit_with_parent).
+        use_death_signal = self._start_method != "forkserver" and threading.current_thread() is threading.main_thread()
+        inherited = list(_PARENT_ENDS) if self._start_method == "fork" else []
+        args = (work_remote, remote, CloudpickleWrapper(env_fn), use_death_signal, inherited)
+        # daemon: workers must not outlive a parent that exits normally.
+        process = ctx.Process(target=_worker, args=args, daemon=True)
         try:
             process.start()
         except BaseException:
@@ -201,6 +291,7 @@ class SubprocVecEnv(VecEnv):
             # The parent keeps only its own end, so that a dead worker shows up as a closed pipe.
             work_remote.close()
         self.remotes.append(remote)
+        _PARENT_ENDS.add(remote)
         self.processes.append(process)
         # Each worker reports its spaces, or the error, once its env is built.
         self._pending.append(1)
@@ -297,14 +388,16 @@ class SubprocVecEnv(VecEnv):
             raise original
         raise RuntimeError(f"SubprocVecEnv worker {env_idx} raised {summary} while trying to {action}.\n{note}")
 
-    def _gather(self, indices: Sequence[int] | range, action: str) -> list[Any]:
+    def _gather(self, indices: Sequence[int] | range, action: str, timeout: float | None = None) -> list[Any]:
         """
         Collect the replies of several workers, in whatever order they come, and raise the first failure (an error
         or a dead worker) as soon as it is seen.
 
         :param indices: the workers that were sent a command
         :param action: what they were asked to do, for error messages
+        :param timeout: seconds to wait for all replies at most (None: no limit)
         :return: the results, in the order of ``indices``
+        :raises TimeoutError: naming the workers that did not reply in time
         """
         indices = list(indices)
         results: dict[int, Any] = {}
@@ -312,14 +405,23 @@ class SubprocVecEnv(VecEnv):
             if env_idx in self._dead:
                 self._recv(env_idx, action)
         waiting_on = set(indices)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while waiting_on:
             handles = {self.remotes[i]: i for i in waiting_on} | {self.processes[i].sentinel: i for i in waiting_on}
-            for handle in wait(list(handles)):
+            ready = wait(list(handles), None if deadline is None else max(deadline - time.monotonic(), 0.0))
+            if not ready:
+                late = sorted(waiting_on)
+                raise TimeoutError(
+                    f"SubprocVecEnv worker{'s' if len(late) > 1 else ''} {', '.join(map(str, late))} (env index) did not "
+                    f"{action} within step_timeout={timeout} s. The environment is now in an unknown state: close this "
+                    "VecEnv (close() terminates stuck workers), or raise step_timeout for slower environments."
+                )
+            for handle in ready:
                 env_idx = handles[handle]
                 if env_idx in waiting_on:
                     # A readable pipe holds the reply: read it without waiting again (one system call per worker).
-                    ready = handle is self.remotes[env_idx]
-                    results[env_idx] = self._read_reply(env_idx, action) if ready else self._recv(env_idx, action)
+                    readable = handle is self.remotes[env_idx]
+                    results[env_idx] = self._read_reply(env_idx, action) if readable else self._recv(env_idx, action)
                     waiting_on.discard(env_idx)
         return [results[env_idx] for env_idx in indices]
 
@@ -332,7 +434,7 @@ class SubprocVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         try:
-            results = self._gather(range(self.num_envs), "step the environment")
+            results = self._gather(range(self.num_envs), "step the environment", self.step_timeout)
         finally:
             self.waiting = False
         obs, rewards, dones, infos, reset_infos = zip(*results, strict=True)
@@ -371,6 +473,7 @@ class SubprocVecEnv(VecEnv):
         # Closing the parent's ends now, not at garbage collection, avoids "Too many open files" when many
         # SubprocVecEnv are created in one process (e.g. hyperparameter searches).
         for remote in self.remotes:
+            _PARENT_ENDS.discard(remote)
             remote.close()
         self.waiting = False
         self.closed = True
