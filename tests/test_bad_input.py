@@ -24,7 +24,7 @@ def test_truncated_minibatch_warns():
 
 
 def test_non_positive_clip_range_vf():
-    with pytest.raises(ValueError, match=r"`clip_range_vf` must be positive, got -0\.1"):
+    with pytest.raises(ValueError, match=r"`clip_range_vf` must be positive, pass `None` to deactivate vf clipping.*got -0\.1"):
         PPO("MlpPolicy", "CartPole-v1", clip_range_vf=-0.1)
 
 

@@ -29,6 +29,7 @@ from mlx_baselines3.common.type_aliases import (
     TrainFrequencyUnit,
 )
 from mlx_baselines3.common.utils import safe_mean, should_collect_more_steps
+from mlx_baselines3.common.validation import check_hyperparameters
 from mlx_baselines3.common.vec_env import VecEnv
 from mlx_baselines3.her.her_replay_buffer import HerReplayBuffer
 
@@ -109,6 +110,16 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         sde_support: bool = True,
         supported_action_spaces: tuple[type[spaces.Space], ...] | None = None,
     ):
+        check_hyperparameters(
+            self,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            gradient_steps=gradient_steps,
+            n_steps=n_steps,
+        )
         super().__init__(
             policy=policy,
             env=env,
@@ -370,6 +381,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         :return: an iterator over the minibatches
         """
         assert self.replay_buffer is not None
+        check_hyperparameters(self, batch_size=batch_size)  # train() may be called directly, e.g. from a thread
         steps_per_sample = max(1, min(gradient_steps, _MAX_SAMPLE_BYTES // max(1, batch_size * self._transition_nbytes())))
         done = 0
         while done < gradient_steps:

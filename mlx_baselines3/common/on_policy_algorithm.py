@@ -15,6 +15,7 @@ from mlx_baselines3.common.callbacks import BaseCallback
 from mlx_baselines3.common.policies import ActorCriticPolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import obs_as_tensor, safe_mean
+from mlx_baselines3.common.validation import check_hyperparameters
 from mlx_baselines3.common.vec_env import VecEnv
 
 SelfOnPolicyAlgorithm = TypeVar("SelfOnPolicyAlgorithm", bound="OnPolicyAlgorithm")
@@ -76,6 +77,7 @@ class OnPolicyAlgorithm(BaseAlgorithm):
         _init_setup_model: bool = True,
         supported_action_spaces: tuple[type[spaces.Space], ...] | None = None,
     ):
+        check_hyperparameters(self, n_steps=n_steps, gamma=gamma, gae_lambda=gae_lambda, max_grad_norm=max_grad_norm)
         super().__init__(
             policy=policy,
             env=env,

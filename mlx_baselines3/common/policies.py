@@ -24,6 +24,7 @@ from mlx_baselines3.common.distributions import (
     make_proba_distribution,
 )
 from mlx_baselines3.common.distributions import StateDependentNoiseDistribution as StateDependentNoiseDistribution  # SB3 path
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim, is_image_space, maybe_transpose, preprocess_obs
 from mlx_baselines3.common.save_util import atomic_open, load_module_state_dict, module_state_dict, open_path
 from mlx_baselines3.common.torch_layers import (
@@ -286,6 +287,13 @@ class BaseModel(nn.Module):
                 observation = maybe_transpose(observation, self.observation_space)
             vectorized_env = is_vectorized_observation(observation, self.observation_space)
             observation = observation.reshape((-1, *self.observation_space.shape))
+        batch = next(iter(observation.values())) if isinstance(observation, dict) else observation
+        if batch.shape[0] == 0:
+            # Refused here: an empty batch would fail inside the compiled forward pass.
+            raise UsageError(
+                f"predict() got an empty batch (observation shape {batch.shape}): pass at least one observation, "
+                f"of shape {batch.shape[1:]} or {('n_env', *batch.shape[1:])}."
+            )
         return obs_as_tensor(observation), vectorized_env
 
     def _compile_inference(self, fn: Any) -> Any:

@@ -13,6 +13,7 @@ from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFreq
 from mlx_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
+from mlx_baselines3.common.validation import check_hyperparameters
 from mlx_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy, QNetwork
 
 SelfDQN = TypeVar("SelfDQN", bound="DQN")
@@ -95,6 +96,14 @@ class DQN(OffPolicyAlgorithm):
         device: "mx.Device | str" = "auto",
         _init_setup_model: bool = True,
     ) -> None:
+        check_hyperparameters(
+            self,
+            target_update_interval=target_update_interval,
+            exploration_fraction=exploration_fraction,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            max_grad_norm=max_grad_norm,
+        )
         super().__init__(
             policy,
             env,

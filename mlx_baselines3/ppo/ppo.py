@@ -9,10 +9,12 @@ from gymnasium import spaces
 from mlx.utils import tree_map
 
 from mlx_baselines3.common.buffers import RolloutBuffer
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import FloatSchedule, explained_variance
+from mlx_baselines3.common.validation import check_hyperparameters
 
 SelfPPO = TypeVar("SelfPPO", bound="PPO")
 
@@ -121,16 +123,19 @@ class PPO(OnPolicyAlgorithm):
         # Sanity check, otherwise it will lead to noisy gradient and NaN
         # because of the advantage normalization
         if normalize_advantage and batch_size <= 1:
-            raise ValueError(
+            raise UsageError(
                 f"`batch_size` must be greater than 1, got {batch_size}. "
                 "See https://github.com/DLR-RM/stable-baselines3/issues/440"
             )
+
+        # After SB3's own `batch_size` check above, so that its message comes first where both apply.
+        check_hyperparameters(self, batch_size=batch_size, n_epochs=n_epochs, clip_range=clip_range, target_kl=target_kl)
 
         if self.env is not None:
             # Check that `n_steps * n_envs > 1` to avoid NaN when doing advantage normalization
             buffer_size = self.env.num_envs * self.n_steps
             if normalize_advantage and buffer_size <= 1:
-                raise ValueError(
+                raise UsageError(
                     "`n_steps * n_envs` must be greater than 1. "
                     f"Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
                 )
@@ -161,10 +166,7 @@ class PPO(OnPolicyAlgorithm):
         # Initialize schedules for policy/value clipping
         self.clip_range = FloatSchedule(self.clip_range)
         if self.clip_range_vf is not None:
-            if isinstance(self.clip_range_vf, (float, int)) and self.clip_range_vf <= 0:
-                raise ValueError(
-                    f"`clip_range_vf` must be positive, got {self.clip_range_vf}: pass `None` to deactivate vf clipping"
-                )
+            check_hyperparameters(self, clip_range_vf=self.clip_range_vf)
             self.clip_range_vf = FloatSchedule(self.clip_range_vf)
         self._train_step = self._make_train_step()
 

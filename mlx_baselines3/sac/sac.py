@@ -14,6 +14,7 @@ from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, make_optimizer
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
+from mlx_baselines3.common.validation import check_hyperparameters
 from mlx_baselines3.sac.policies import (
     Actor,
     CnnPolicy,
@@ -107,6 +108,7 @@ class SAC(OffPolicyAlgorithm):
         device: "mx.Device | str" = "auto",
         _init_setup_model: bool = True,
     ):
+        check_hyperparameters(self, target_update_interval=target_update_interval)
         super().__init__(
             policy,
             env,

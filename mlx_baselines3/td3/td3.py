@@ -14,6 +14,7 @@ from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
+from mlx_baselines3.common.validation import check_hyperparameters
 from mlx_baselines3.sac.policies import critic_optimized_parameters, soft_update_target
 from mlx_baselines3.td3.policies import Actor, CnnPolicy, MlpPolicy, MultiInputPolicy, TD3Policy
 
@@ -94,6 +95,9 @@ class TD3(OffPolicyAlgorithm):
         device: "mx.Device | str" = "auto",
         _init_setup_model: bool = True,
     ):
+        check_hyperparameters(
+            self, policy_delay=policy_delay, target_policy_noise=target_policy_noise, target_noise_clip=target_noise_clip
+        )
         super().__init__(
             policy,
             env,
