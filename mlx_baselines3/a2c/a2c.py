@@ -6,6 +6,7 @@ import mlx.optimizers as optim
 from gymnasium import spaces
 
 from mlx_baselines3.common.buffers import RolloutBuffer
+from mlx_baselines3.common.compiled import compile_update
 from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -131,7 +132,7 @@ class A2C(OnPolicyAlgorithm):
         normalize_advantage = self.normalize_advantage
         max_grad_norm = self.max_grad_norm
 
-        def loss_fn(obs, actions, old_values, old_log_prob, advantages, returns, ent_coef, vf_coef):
+        def loss_fn(obs, actions, old_values, old_log_prob, advantages, returns, scalars):
             if discrete:
                 # Convert discrete action from float to long
                 actions = actions.reshape(-1)
@@ -143,20 +144,18 @@ class A2C(OnPolicyAlgorithm):
             value_loss = nn.losses.mse_loss(values, returns)
             # Entropy loss favors exploration; approximate it with -log_prob when there is no closed form
             entropy_loss = mx.mean(log_prob) if entropy is None else -mx.mean(entropy)
-            loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
-            return loss, (policy_loss, value_loss, entropy_loss)
+            loss = policy_loss + scalars["ent_coef"] * entropy_loss + scalars["vf_coef"] * value_loss
+            return loss, dict(policy_loss=policy_loss, value_loss=value_loss, entropy_loss=entropy_loss)
 
         loss_and_grad = nn.value_and_grad(policy, loss_fn)
-        # The random state too: layers such as Dropout in custom networks would otherwise reuse the traced mask.
-        state = [policy.state, optimizer.state, mx.random.state]
 
-        def step(batch, ent_coef, vf_coef):
-            (_, stats), grads = loss_and_grad(*batch, ent_coef, vf_coef)
+        def step(batch, scalars):
+            (_, stats), grads = loss_and_grad(*batch, scalars)
             grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
             optimizer.update(policy, grads)
-            return mx.stack(stats)
+            return stats
 
-        return mx.compile(step, inputs=state, outputs=state)
+        return compile_update(step, [policy.state, optimizer.state])
 
     def train(self) -> None:
         """Update the policy with the rollout in the buffer (one gradient step over all of it)."""
@@ -164,20 +163,21 @@ class A2C(OnPolicyAlgorithm):
         self.policy.set_training_mode(True)
         # Update optimizer learning rate
         self._update_learning_rate(self.policy.optimizer)
-        coefficients = (mx.array(self.ent_coef, dtype=mx.float32), mx.array(self.vf_coef, dtype=mx.float32))
+        scalars = {"ent_coef": mx.array(self.ent_coef, dtype=mx.float32), "vf_coef": mx.array(self.vf_coef, dtype=mx.float32)}
         # This will only loop once (get all data in one go)
         for rollout_data in self.rollout_buffer.get(batch_size=None):
-            stats = self._train_step(tuple(rollout_data), *coefficients)
-        policy_loss, value_loss, entropy_loss = (float(x) for x in stats.tolist())
+            stats = self._train_step(tuple(rollout_data), scalars)
+        mx.eval(stats)
+        stats = {key: value.item() for key, value in stats.items()}
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
 
         self._n_updates += 1
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/explained_variance", explained_var)
-        self.logger.record("train/entropy_loss", entropy_loss)
-        self.logger.record("train/policy_loss", policy_loss)
-        self.logger.record("train/value_loss", value_loss)
+        self.logger.record("train/entropy_loss", stats["entropy_loss"])
+        self.logger.record("train/policy_loss", stats["policy_loss"])
+        self.logger.record("train/value_loss", stats["value_loss"])
         if "log_std" in self.policy:
             self.logger.record("train/std", mx.exp(self.policy.log_std).mean().item())
 

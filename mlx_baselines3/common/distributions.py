@@ -272,10 +272,6 @@ class SquashedDiagGaussianDistribution(DiagGaussianDistribution):
         return actions, dist.log_prob(actions, dist.gaussian_actions)
 
 
-def _log_softmax(logits: mx.array) -> mx.array:
-    return logits - mx.logsumexp(logits, axis=-1, keepdims=True)
-
-
 def _categorical_entropy(log_probs: mx.array) -> mx.array:
     return -mx.sum(mx.exp(log_probs) * log_probs, axis=-1)
 
@@ -308,7 +304,7 @@ class CategoricalDistribution(Distribution):
         :param action_logits: unnormalized log-probabilities, ``(batch, action_dim)``
         :return: the distribution
         """
-        return self._with(log_probs=_log_softmax(action_logits))
+        return self._with(log_probs=nn.log_softmax(action_logits))
 
     @property
     def logits(self) -> mx.array:
@@ -366,7 +362,7 @@ class MultiCategoricalDistribution(Distribution):
         :return: the distribution
         """
         splits = np.cumsum(self.action_dims)[:-1].tolist()
-        return self._with(log_probs=[_log_softmax(logits) for logits in mx.split(action_logits, splits, axis=1)])
+        return self._with(log_probs=[nn.log_softmax(logits) for logits in mx.split(action_logits, splits, axis=1)])
 
     def log_prob(self, actions: mx.array) -> mx.array:
         actions = actions.reshape(actions.shape[0], len(self.action_dims))

@@ -394,6 +394,26 @@ class OffPolicyAlgorithm(BaseAlgorithm):
                     yield _slice_samples(data, idx * batch_size, (idx + 1) * batch_size)
             done += n_batches
 
+    @staticmethod
+    def _step_batch(replay_data: ReplayBufferSamples | DictReplayBufferSamples, gamma: mx.array) -> tuple[Any, ...]:
+        """
+        The arrays a compiled update step takes from a minibatch, in this order: observations, actions, next
+        observations, dones, rewards and discounts (the buffer's own for n-step returns, else ``gamma``).
+
+        :param replay_data: the minibatch
+        :param gamma: the discount factor as an array
+        :return: the step's batch
+        """
+        discounts = replay_data.discounts if replay_data.discounts is not None else gamma
+        return (
+            replay_data.observations,
+            replay_data.actions,
+            replay_data.next_observations,
+            replay_data.dones,
+            replay_data.rewards,
+            discounts,
+        )
+
     def _transition_nbytes(self) -> int:
         """:return: bytes of one sampled transition (observation and next observation dominate)"""
         space = self.observation_space

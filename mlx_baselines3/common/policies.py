@@ -15,6 +15,7 @@ from gymnasium import spaces
 from mlx.utils import tree_flatten, tree_unflatten
 
 from mlx_baselines3.common import torch_format
+from mlx_baselines3.common.compiled import compile_inference
 from mlx_baselines3.common.distributions import (
     BernoulliDistribution,
     CategoricalDistribution,
@@ -37,7 +38,7 @@ from mlx_baselines3.common.torch_layers import (
     create_mlp,
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
-from mlx_baselines3.common.utils import get_device, is_vectorized_observation, obs_as_tensor
+from mlx_baselines3.common.utils import get_device, is_vectorized_observation, obs_as_tensor, torch_class_to_mlx
 
 SelfBaseModel = TypeVar("SelfBaseModel", bound="BaseModel")
 
@@ -48,19 +49,19 @@ _TORCH_ONLY_OPTIMIZER_KWARGS = ("foreach", "fused", "capturable", "differentiabl
 def as_mlx_optimizer_class(optimizer_class: type) -> type[optim.Optimizer]:
     """
     Map an optimizer class to MLX: ``mlx.optimizers`` classes pass through, torch classes (``torch.optim.Adam``) are
-    looked up by name.
+    looked up in ``utils.TORCH_TO_MLX_CLASSES`` (the table loading uses for SB3 files too).
 
     :param optimizer_class: the class
     :return: the MLX optimizer class
     """
     if isinstance(optimizer_class, type) and issubclass(optimizer_class, optim.Optimizer):
         return optimizer_class
-    name = getattr(optimizer_class, "__name__", repr(optimizer_class))
-    if getattr(optimizer_class, "__module__", "").startswith("torch") and hasattr(optim, name):
-        return getattr(optim, name)
+    mlx_class = torch_class_to_mlx(getattr(optimizer_class, "__module__", ""), getattr(optimizer_class, "__name__", ""))
+    if mlx_class is not None:
+        return mlx_class
     raise TypeError(
         f"{optimizer_class!r} is not an mlx.optimizers.Optimizer class. Pass e.g. mlx.optimizers.Adam "
-        "(torch.optim classes are accepted when MLX has an optimizer of the same name)."
+        "(torch.optim classes are accepted when MLX has the same optimizer: see utils.TORCH_TO_MLX_CLASSES)."
     )
 
 
@@ -181,15 +182,32 @@ class BaseModel(nn.Module):
         """The device MLX runs this model's computations on."""
         return mx.default_device()
 
+    #: Sub-networks that stay in evaluation mode whatever the policy's mode (target networks).
+    _eval_only_networks: tuple[str, ...] = ()
+
     def set_training_mode(self, mode: bool) -> None:
         """
-        Switch between training and evaluation behaviour (dropout, batch normalization).
+        Switch between training and evaluation behaviour (dropout, batch normalization); the networks named in
+        ``_eval_only_networks`` (targets) stay in evaluation mode.
+
+        ``predict`` and ``train`` switch modes at every environment step, and ``Module.train`` walks the module tree
+        each time (measured 0.2 ms for DQN's Q-network, 0.65 ms for SAC's actor and critic): the modules are listed
+        once, and their flags set directly.
 
         :param mode: True for training
         """
-        # predict() calls this at every step: only walk the module tree when the mode really changes.
-        if mode != self.training:
-            self.train(mode)
+        if mode == self.training:
+            return
+        children = tuple((name, id(child)) for name, child in self.items() if isinstance(child, nn.Module))
+        cache = self.__dict__.get("_training_mode_modules")
+        if cache is None or cache[0] != children:
+            eval_only = [self[name] for name in self._eval_only_networks if name in self]
+            excluded = {id(module) for network in eval_only for module in network.modules()}
+            cache = (children, [module for module in self.modules() if id(module) not in excluded])
+            _set_config(self, _training_mode_modules=cache)
+        for module in cache[1]:
+            # Module.train() for one module, without walking its children again.
+            module._set_training_mode(mode)
 
     def save(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """
@@ -296,17 +314,20 @@ class BaseModel(nn.Module):
             )
         return obs_as_tensor(observation), vectorized_env
 
-    def _compile_inference(self, fn: Any) -> Any:
+    def _compile_inference(self, fn: Any, module: nn.Module | None = None) -> Any:
         """
-        Compile an inference function of this model once per training mode. The parameters and the random
-        generator state are captured inputs, so updated weights and fresh noise are seen without retracing.
+        Compile an inference function once per training mode (see ``compiled.compile_inference``): the parameters of
+        ``module`` (default: this model) and the random generator state are captured inputs, so updated weights and
+        fresh noise are seen without tracing again.
 
         :param fn: a function of arrays and constant Python flags
+        :param module: the module whose arrays ``fn`` reads
         :return: the compiled function
         """
-        key = (fn.__name__, self.training)
+        module = self if module is None else module
+        key = (fn.__name__, id(module), module.training)
         if key not in self._compiled:
-            self._compiled[key] = mx.compile(fn, inputs=[self.state, mx.random.state], outputs=[mx.random.state])
+            self._compiled[key] = compile_inference(fn, module)
         return self._compiled[key]
 
 
@@ -801,12 +822,46 @@ class ContinuousCritic(BaseModel):
         return self.qf0(mx.concatenate([features, actions], axis=1))
 
 
+def critic_optimized_parameters(critic: nn.Module) -> dict[str, Any]:
+    """
+    The critic parameters that its optimizer updates: all trainable ones, minus a features extractor shared with the
+    actor (the critic's loss never reaches it). For ``compiled.value_and_grad(critic, loss_fn, <this>)``.
+
+    :param critic: the critic (with a ``share_features_extractor`` flag)
+    :return: the parameter tree
+    """
+    params = critic.trainable_parameters()
+    if critic.share_features_extractor:
+        params = {name: value for name, value in params.items() if name != "features_extractor"}
+    return params
+
+
+class EntropyCoefficient(nn.Module):
+    """
+    The learned entropy coefficient of maximum-entropy algorithms (SAC, TQC), kept as its log so that it stays
+    positive: a module, so that its update is ``nn.value_and_grad`` + ``Optimizer.update`` as for the networks, and
+    its one array lives here only (the algorithm's ``log_ent_coef`` reads it).
+
+    :param init_value: the initial coefficient
+    """
+
+    def __init__(self, init_value: float = 1.0):
+        super().__init__()
+        self.log_ent_coef = mx.log(mx.ones(1) * init_value)
+
+    def __call__(self) -> mx.array:
+        """:return: the coefficient, ``exp(log_ent_coef)``"""
+        return mx.exp(self.log_ent_coef)
+
+
 __all__ = [
     "ActorCriticCnnPolicy",
     "ActorCriticPolicy",
     "BaseModel",
     "BasePolicy",
     "ContinuousCritic",
+    "EntropyCoefficient",
     "MultiInputActorCriticPolicy",
+    "critic_optimized_parameters",
     "make_optimizer",
 ]

@@ -29,9 +29,9 @@ from typing import Any, BinaryIO
 import cloudpickle
 import gymnasium as gym
 import mlx.core as mx
-import mlx.nn as nn
-import mlx.optimizers as optim
 import numpy as np
+
+from mlx_baselines3.common.utils import TORCH_TO_MLX_CLASSES, torch_class_to_mlx
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -69,47 +69,6 @@ _SB3_CLASSES: dict[str, tuple[str, ...]] = {
     "dqn.policies": ("DQNPolicy", "CnnPolicy", "MultiInputPolicy", "QNetwork"),
     "sac.policies": ("SACPolicy", "CnnPolicy", "MultiInputPolicy", "Actor"),
     "td3.policies": ("TD3Policy", "CnnPolicy", "MultiInputPolicy", "Actor"),
-}
-
-# torch layer classes by module, with the MLX name (the same but for torch's Hardtanh/Hardshrink).
-_TORCH_ACTIVATIONS = (
-    "ReLU",
-    "ReLU6",
-    "Tanh",
-    "Sigmoid",
-    "LeakyReLU",
-    "ELU",
-    "CELU",
-    "SELU",
-    "GELU",
-    "SiLU",
-    "Mish",
-    "Softplus",
-    "Softsign",
-    "Softshrink",
-    "Hardswish",
-    "LogSigmoid",
-    "Softmax",
-    "Softmin",
-    "LogSoftmax",
-    "PReLU",
-    "GLU",
-)
-_TORCH_LAYERS: dict[str, dict[str, str]] = {
-    "torch.nn.modules.activation": {name: name for name in _TORCH_ACTIVATIONS}
-    | {"Hardtanh": "HardTanh", "Hardshrink": "HardShrink"},
-    "torch.nn.modules.linear": {"Identity": "Identity"},
-    "torch.nn.modules.normalization": {"LayerNorm": "LayerNorm"},
-}
-# torch.optim classes by module, with the MLX name.
-_TORCH_OPTIMIZERS: dict[str, dict[str, str]] = {
-    "torch.optim.adam": {"Adam": "Adam"},
-    "torch.optim.adamw": {"AdamW": "AdamW"},
-    "torch.optim.rmsprop": {"RMSprop": "RMSprop"},
-    "torch.optim.sgd": {"SGD": "SGD"},
-    "torch.optim.adagrad": {"Adagrad": "Adagrad"},
-    "torch.optim.adamax": {"Adamax": "Adamax"},
-    "torch.optim.adadelta": {"Adadelta": "AdaDelta"},
 }
 
 # Harmless globals: constructors of containers and NumPy arrays, dtypes and random generators.
@@ -231,10 +190,8 @@ def find_safe_global(module: str, name: str) -> Any:
             if name in _SB3_CLASSES.get(relative, ()):
                 return _ours(relative, name)
             raise _refuse(module, name)
-    if module in _TORCH_LAYERS and name in _TORCH_LAYERS[module]:
-        return getattr(nn, _TORCH_LAYERS[module][name])
-    if module in _TORCH_OPTIMIZERS and name in _TORCH_OPTIMIZERS[module]:
-        return getattr(optim, _TORCH_OPTIMIZERS[module][name])
+    if (mlx_class := torch_class_to_mlx(module, name)) is not None:
+        return mlx_class
     if (module, name) == ("torch", "device"):
         return _torch_device
     if (module, name) == ("builtins", "getattr"):
@@ -335,12 +292,9 @@ def _mlx_global_names() -> dict[Any, tuple[str, str]]:
         for class_name in class_names:
             if module is not None and hasattr(module, class_name):
                 names[getattr(module, class_name)] = (f"stable_baselines3.{relative}", class_name)
-    for table in (_TORCH_LAYERS, _TORCH_OPTIMIZERS):
-        for torch_module, mapping in table.items():
-            for torch_name, mlx_name in mapping.items():
-                mlx_object = getattr(nn if table is _TORCH_LAYERS else optim, mlx_name, None)
-                if mlx_object is not None:
-                    names.setdefault(mlx_object, (torch_module, torch_name))
+    for torch_module, mapping in TORCH_TO_MLX_CLASSES.items():
+        for torch_name, (mlx_module, mlx_name) in mapping.items():
+            names.setdefault(getattr(mlx_module, mlx_name), (torch_module, torch_name))
     return names
 
 

@@ -15,13 +15,10 @@ from gymnasium import spaces
 from mlx_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from mlx_baselines3.common.type_aliases import TensorDict
 from mlx_baselines3.common.utils import get_device as get_device  # SB3 exposes it here
-
-# torch.nn layer names whose MLX class is spelled differently beyond letter case (BatchNorm covers any input rank).
-_TORCH_TO_MLX_NAMES = {"BatchNorm1d": "BatchNorm"}
+from mlx_baselines3.common.utils import torch_class_to_mlx
 
 
 def _mlx_layer_named(name: str) -> type[nn.Module] | None:
-    name = _TORCH_TO_MLX_NAMES.get(name, name)
     # MLX capitalizes some names differently (torch's Hardtanh is MLX's HardTanh).
     layers = {key: value for key, value in vars(nn).items() if isinstance(value, type) and issubclass(value, nn.Module)}
     matches = [value for key, value in layers.items() if key.lower() == name.lower()]
@@ -31,15 +28,18 @@ def _mlx_layer_named(name: str) -> type[nn.Module] | None:
 def as_mlx_module_class(module_class: type) -> type[nn.Module]:
     """
     Map an activation (or other layer) class to its MLX equivalent: MLX classes pass through, torch classes
-    (``torch.nn.Tanh``, ``torch.nn.Hardtanh``, ``torch.nn.LayerNorm``) are looked up by name in ``mlx.nn``.
+    (``torch.nn.Tanh``, ``torch.nn.Hardtanh``, ``torch.nn.LayerNorm``) are looked up in ``utils.TORCH_TO_MLX_CLASSES``,
+    then by name in ``mlx.nn``.
 
     :param module_class: the class
     :return: the MLX class
     """
     if isinstance(module_class, type) and issubclass(module_class, nn.Module):
         return module_class
-    name = getattr(module_class, "__name__", repr(module_class))
-    if getattr(module_class, "__module__", "").startswith("torch") and (layer := _mlx_layer_named(name)) is not None:
+    name, module = getattr(module_class, "__name__", repr(module_class)), getattr(module_class, "__module__", "")
+    if (layer := torch_class_to_mlx(module, name)) is not None:
+        return layer
+    if module.startswith("torch") and (layer := _mlx_layer_named(name)) is not None:
         return layer
     raise TypeError(
         f"{module_class!r} is not an mlx.nn.Module class. Pass an MLX layer class such as mlx.nn.ReLU "

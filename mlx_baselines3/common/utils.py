@@ -15,9 +15,10 @@ import cloudpickle
 import gymnasium as gym
 import mlx.core as mx
 import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
 
 import mlx_baselines3 as mb3
 from mlx_baselines3.common import logger as logger_module
@@ -407,8 +408,8 @@ def polyak_update(params: Any, target_params: Any, tau: "float | mx.array") -> A
     """
     Soft update ``target = (1 - tau) * target + tau * params`` over two parameter trees of the same structure.
 
-    Returns the new target tree (MLX arrays are immutable); apply it with ``target_module.update(new_tree)``.
-    Safe inside ``mx.compile`` when ``tau`` is an ``mx.array``.
+    Returns the new target tree (MLX arrays are immutable); apply it with ``target_module.update(new_tree)``, or use
+    ``update_target_network`` for a whole network. Safe inside ``mx.compile`` when ``tau`` is an ``mx.array``.
 
     :param params: the source parameters (e.g. ``critic.parameters()``)
     :param target_params: the target parameters (e.g. ``critic_target.parameters()``)
@@ -416,6 +417,80 @@ def polyak_update(params: Any, target_params: Any, tau: "float | mx.array") -> A
     :return: the updated target parameter tree
     """
     return tree_map(lambda target, source: (1 - tau) * target + tau * source, target_params, params)
+
+
+def update_target_network(source: nn.Module, target: nn.Module, tau: "float | mx.array") -> None:
+    """
+    Move a target network towards its online network: ``polyak_update`` of all parameters, then the batch
+    normalization running statistics (``running_*``) copied, as SB3 does after each target update (SB3 GH#996).
+
+    :param source: the online network
+    :param target: its target copy (same structure)
+    :param tau: the soft update coefficient (an ``mx.array`` inside compiled updates; the float 1.0 copies)
+    """
+    if isinstance(tau, float) and tau == 1.0:
+        target.update(source.parameters())
+        return
+    target.update(polyak_update(source.parameters(), target.parameters(), tau))
+    running_stats = [(name, value) for name, value in named_arrays(source.parameters()) if "running_" in name]
+    if running_stats:
+        target.update(tree_unflatten(running_stats))
+
+
+#: torch classes that have an MLX counterpart, by torch module: torch class name -> (MLX module, MLX class name).
+#: The single table of torch names: ``as_mlx_optimizer_class``/``as_mlx_module_class`` map classes given by users
+#: with it, and loading maps the classes named in SB3 files with it.
+TORCH_TO_MLX_CLASSES: dict[str, dict[str, tuple[Any, str]]] = {
+    "torch.nn.modules.activation": {
+        name: (nn, name)
+        for name in (
+            "ReLU",
+            "ReLU6",
+            "Tanh",
+            "Sigmoid",
+            "LeakyReLU",
+            "ELU",
+            "CELU",
+            "SELU",
+            "GELU",
+            "SiLU",
+            "Mish",
+            "Softplus",
+            "Softsign",
+            "Softshrink",
+            "Hardswish",
+            "LogSigmoid",
+            "Softmax",
+            "Softmin",
+            "LogSoftmax",
+            "PReLU",
+            "GLU",
+        )
+    }
+    | {"Hardtanh": (nn, "HardTanh"), "Hardshrink": (nn, "HardShrink")},
+    "torch.nn.modules.linear": {"Identity": (nn, "Identity")},
+    "torch.nn.modules.normalization": {"LayerNorm": (nn, "LayerNorm")},
+    "torch.nn.modules.batchnorm": {"BatchNorm1d": (nn, "BatchNorm")},
+    "torch.optim.adam": {"Adam": (optim, "Adam")},
+    "torch.optim.adamw": {"AdamW": (optim, "AdamW")},
+    "torch.optim.rmsprop": {"RMSprop": (optim, "RMSprop")},
+    "torch.optim.sgd": {"SGD": (optim, "SGD")},
+    "torch.optim.adagrad": {"Adagrad": (optim, "Adagrad")},
+    "torch.optim.adamax": {"Adamax": (optim, "Adamax")},
+    "torch.optim.adadelta": {"Adadelta": (optim, "AdaDelta")},
+}
+
+
+def torch_class_to_mlx(module: str, name: str) -> type | None:
+    """
+    The MLX class that stands for a torch class (``TORCH_TO_MLX_CLASSES``).
+
+    :param module: the torch class's module, e.g. ``"torch.optim.adadelta"``
+    :param name: its name, e.g. ``"Adadelta"``
+    :return: the MLX class (``mlx.optimizers.AdaDelta``), or None when the table has no entry
+    """
+    entry = TORCH_TO_MLX_CLASSES.get(module, {}).get(name)
+    return None if entry is None else getattr(entry[0], entry[1])
 
 
 def obs_as_tensor(obs: np.ndarray | dict[str, np.ndarray], device: Any = None) -> "mx.array | TensorDict":

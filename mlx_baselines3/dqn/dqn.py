@@ -6,13 +6,13 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 from gymnasium import spaces
-from mlx.utils import tree_map_with_path
 
 from mlx_baselines3.common.buffers import ReplayBuffer
+from mlx_baselines3.common.compiled import compile_update
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule, TrainFreq
-from mlx_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
+from mlx_baselines3.common.utils import LinearSchedule, get_parameters_by_name, polyak_update, update_target_network  # noqa: F401  (SB3 exposes them here)
 from mlx_baselines3.common.validation import check_hyperparameters
 from mlx_baselines3.dqn.policies import CnnPolicy, DQNPolicy, MlpPolicy, MultiInputPolicy, QNetwork
 
@@ -190,22 +190,14 @@ class DQN(OffPolicyAlgorithm):
             loss, grads = loss_and_grad(observations, actions, target_q_values)
             grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
             optimizer.update(policy, grads)
-            return loss
+            return {"loss": loss}
 
-        state = [policy.state, optimizer.state, mx.random.state]
-        return mx.compile(step, inputs=state, outputs=state)
+        return compile_update(step, [policy.state, optimizer.state])
 
     def _update_target(self) -> None:
-        """Polyak update of the target network; batch-norm running statistics are copied (tau = 1), see SB3 GH#996."""
-        tau = self.tau
-
-        def soft_update(path: str, target: mx.array, source: mx.array) -> mx.array:
-            if tau == 1.0 or "running_" in path:
-                return source
-            return (1 - tau) * target + tau * source
-
-        self.q_net_target.update(tree_map_with_path(soft_update, self.q_net_target.parameters(), self.q_net.parameters()))
-        if tau != 1.0:
+        """Polyak update of the target network (batch-norm running statistics are copied)."""
+        update_target_network(self.q_net, self.q_net_target, self.tau)
+        if self.tau != 1.0:
             # Keep the lazy graph from growing over many updates without a training step.
             mx.eval(self.q_net_target.parameters())
 
@@ -234,19 +226,11 @@ class DQN(OffPolicyAlgorithm):
         losses = []
         for replay_data in self._replay_batches(gradient_steps, batch_size):
             # n-step buffers give each sample its own discount (gamma ** k).
-            discounts = replay_data.discounts if replay_data.discounts is not None else gamma
-            loss = self._train_step(
-                replay_data.observations,
-                replay_data.actions,
-                replay_data.next_observations,
-                replay_data.dones,
-                replay_data.rewards,
-                discounts,
-            )
+            stats = self._train_step(*self._step_batch(replay_data, gamma))
             # Asynchronous: the next minibatch is sliced while this step runs. The new parameters and optimizer state
             # are outputs of the same compiled computation as the loss, so they are computed with it.
-            mx.async_eval(loss)
-            losses.append(loss)
+            mx.async_eval(stats)
+            losses.append(stats["loss"])
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")

@@ -101,6 +101,7 @@ class DQNPolicy(BasePolicy):
 
     q_net: QNetwork
     q_net_target: QNetwork
+    _eval_only_networks = ("q_net_target",)
 
     def __init__(
         self,
@@ -151,7 +152,7 @@ class DQNPolicy(BasePolicy):
         self.q_net_target.update(self.q_net.parameters())
         # Frozen: gradients and the optimizer only see `q_net`, as in SB3 where the optimizer covers `q_net` alone.
         self.q_net_target.freeze()
-        self.q_net_target.set_training_mode(False)
+        self.q_net_target.eval()
         self.optimizer = make_optimizer(self.optimizer_class, lr_schedule(1), self.optimizer_kwargs)
         # The state mirrors the policy's trainable tree ({"q_net": ...}).
         self.optimizer.init(self.trainable_parameters())
@@ -174,11 +175,8 @@ class DQNPolicy(BasePolicy):
         return self(obs, deterministic)
 
     def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> mx.array:
-        key = ("greedy_actions", self.q_net.training)
-        if key not in self._compiled:
-            # Only q_net's arrays are inputs (flattened at every call): the target and the random state play no part.
-            self._compiled[key] = mx.compile(self.q_net._predict, inputs=[self.q_net.state])
-        return self._compiled[key](obs)
+        # Only q_net's arrays are inputs (flattened at every call): the target plays no part.
+        return self._compile_inference(self.q_net._predict, self.q_net)(obs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -194,25 +192,6 @@ class DQNPolicy(BasePolicy):
             )
         )
         return data
-
-    def set_training_mode(self, mode: bool) -> None:
-        """
-        Switch ``q_net`` between training and evaluation behaviour (dropout, batch normalization); the target network
-        stays in evaluation mode.
-
-        :param mode: True for training
-        """
-        # The mode flips twice per train() call and predict() sets it at every env step: MLX's generic module walk
-        # (about 0.1 ms) is done once, to list q_net's modules.
-        if mode == self.training and mode == self.q_net.training:
-            return
-        modules = self.__dict__.get("_q_net_modules")
-        if modules is None or modules[0] is not self.q_net:
-            modules = self.q_net.modules()
-            _set_config(self, _q_net_modules=modules)
-        for module in modules:
-            module._set_training_mode(mode)
-        self._set_training_mode(mode)
 
 
 MlpPolicy = DQNPolicy

@@ -9,6 +9,7 @@ from gymnasium import spaces
 from mlx.utils import tree_map
 
 from mlx_baselines3.common.buffers import RolloutBuffer
+from mlx_baselines3.common.compiled import compile_update
 from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, BasePolicy, MultiInputActorCriticPolicy
@@ -188,7 +189,8 @@ class PPO(OnPolicyAlgorithm):
         max_grad_norm = self.max_grad_norm
         use_target_kl = self.target_kl is not None
 
-        def loss_fn(obs, actions, old_values, old_log_prob, advantages, returns, clip_range, clip_range_vf, ent_coef, vf_coef):
+        def loss_fn(obs, actions, old_values, old_log_prob, advantages, returns, scalars):
+            clip_range, clip_range_vf = scalars["clip_range"], scalars["clip_range_vf"]
             if discrete:
                 # Convert discrete action from float to long
                 actions = actions.reshape(-1)
@@ -214,21 +216,25 @@ class PPO(OnPolicyAlgorithm):
 
             # Entropy loss favors exploration; approximate it with -log_prob when there is no closed form
             entropy_loss = mx.mean(log_prob) if entropy is None else -mx.mean(entropy)
-            loss = policy_loss + ent_coef * entropy_loss + vf_coef * value_loss
+            loss = policy_loss + scalars["ent_coef"] * entropy_loss + scalars["vf_coef"] * value_loss
 
             log_ratio = mx.stop_gradient(log_prob - old_log_prob)
             approx_kl = mx.mean((mx.exp(log_ratio) - 1) - log_ratio)
-            return loss, (policy_loss, value_loss, entropy_loss, clip_fraction, approx_kl)
+            stats = dict(
+                policy_gradient_loss=policy_loss,
+                value_loss=value_loss,
+                entropy_loss=entropy_loss,
+                clip_fraction=clip_fraction,
+                approx_kl=approx_kl,
+            )
+            return loss, stats
 
         loss_and_grad = nn.value_and_grad(policy, loss_fn)
-        # The random state too: layers such as Dropout in custom networks would otherwise reuse the traced mask.
-        state = [policy.state, optimizer.state, mx.random.state]
 
-        def step(batch, clip_range, clip_range_vf, ent_coef, vf_coef, target_kl, active):
-            (loss, stats), grads = loss_and_grad(*batch, clip_range, clip_range_vf, ent_coef, vf_coef)
-            approx_kl = stats[-1]
+        def step(batch, scalars, active):
+            (loss, stats), grads = loss_and_grad(*batch, scalars)
             if use_target_kl:
-                active = mx.logical_and(active, approx_kl <= 1.5 * target_kl)
+                active = mx.logical_and(active, stats["approx_kl"] <= 1.5 * scalars["target_kl"])
                 old_params = policy.trainable_parameters()
                 old_optimizer_state = tree_map(lambda x: x, optimizer.state)
             grads, _ = optim.clip_grad_norm(grads, max_grad_norm)
@@ -238,9 +244,9 @@ class PPO(OnPolicyAlgorithm):
                 policy.update(tree_map(keep, policy.trainable_parameters(), old_params))
                 # In place: the compiled function tracks the state dict object it captured.
                 optimizer.state.update(tree_map(keep, optimizer.state, old_optimizer_state))
-            return loss, mx.stack(stats), active
+            return {"loss": loss, **stats}, active
 
-        return mx.compile(step, inputs=state, outputs=state)
+        return compile_update(step, [policy.state, optimizer.state])
 
     def train(self) -> None:
         """Update the policy with the rollout in the buffer."""
@@ -255,12 +261,13 @@ class PPO(OnPolicyAlgorithm):
         if self.clip_range_vf is not None:
             clip_range_vf = self.clip_range_vf(self._current_progress_remaining)  # type: ignore[operator]
 
-        scalars = [mx.array(x, dtype=mx.float32) for x in (clip_range, clip_range_vf, self.ent_coef, self.vf_coef)]
-        target_kl = mx.array(self.target_kl if self.target_kl is not None else np.inf, dtype=mx.float32)
+        values = dict(clip_range=clip_range, clip_range_vf=clip_range_vf, ent_coef=self.ent_coef, vf_coef=self.vf_coef)
+        values["target_kl"] = self.target_kl if self.target_kl is not None else np.inf
+        scalars = {name: mx.array(value, dtype=mx.float32) for name, value in values.items()}
         active = mx.array(True)
-        # Per minibatch: (loss, stats, whether it counts: SB3 computes minibatches up to and including the one that
-        # triggers the early stop, and none after it); read once, after the last minibatch.
-        steps: list[tuple[mx.array, mx.array, mx.array]] = []
+        # Per minibatch: the statistics, and whether they count (SB3 computes minibatches up to and including the one
+        # that triggers the early stop, and none after it); read once, after the last minibatch.
+        steps: list[dict[str, mx.array]] = []
         epoch_start = 0
         continue_training = True
 
@@ -270,11 +277,11 @@ class PPO(OnPolicyAlgorithm):
             epoch_start = len(steps)
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 was_active = active
-                loss, stats, active = self._train_step(tuple(rollout_data), *scalars, target_kl, active)
+                stats, active = self._train_step(tuple(rollout_data), scalars, active)
                 # Evaluating one output of the compiled step runs all of it; asynchronously, so that the host
                 # prepares the next minibatch meanwhile.
                 mx.async_eval(stats)
-                steps.append((loss, stats, was_active))
+                steps.append({**stats, "counted": was_active})
             self._n_updates += 1
             if self.target_kl is not None and not active.item():
                 continue_training = False
@@ -282,21 +289,22 @@ class PPO(OnPolicyAlgorithm):
                 break
 
         # mx.stack accepts any sequence of arrays; its stub asks for a list.
-        losses, stats_array, counted = (np.array(mx.stack(column)) for column in zip(*steps, strict=True))  # type: ignore[arg-type]
-        pg_losses, value_losses, entropy_losses, clip_fractions, _ = stats_array[counted].T
-        last_epoch_kls = stats_array[epoch_start:, -1][counted[epoch_start:]]
+        stats = {key: np.array(mx.stack([step[key] for step in steps])) for key in steps[0]}  # type: ignore[misc]
+        counted = stats.pop("counted")
+        last_epoch_kls = stats["approx_kl"][epoch_start:][counted[epoch_start:]]
+        stats = {key: column[counted] for key, column in stats.items()}
         if not continue_training and self.verbose >= 1:
             print(f"Early stopping at step {stop_epoch} due to reaching max kl: {last_epoch_kls[-1]:.2f}")
 
         explained_var = explained_variance(self.rollout_buffer.values.flatten(), self.rollout_buffer.returns.flatten())
 
         # Logs
-        self.logger.record("train/entropy_loss", float(np.mean(entropy_losses)))
-        self.logger.record("train/policy_gradient_loss", float(np.mean(pg_losses)))
-        self.logger.record("train/value_loss", float(np.mean(value_losses)))
+        self.logger.record("train/entropy_loss", float(np.mean(stats["entropy_loss"])))
+        self.logger.record("train/policy_gradient_loss", float(np.mean(stats["policy_gradient_loss"])))
+        self.logger.record("train/value_loss", float(np.mean(stats["value_loss"])))
         self.logger.record("train/approx_kl", float(np.mean(last_epoch_kls)))
-        self.logger.record("train/clip_fraction", float(np.mean(clip_fractions)))
-        self.logger.record("train/loss", float(losses[counted][-1]))
+        self.logger.record("train/clip_fraction", float(np.mean(stats["clip_fraction"])))
+        self.logger.record("train/loss", float(stats["loss"][-1]))
         self.logger.record("train/explained_variance", explained_var)
         if "log_std" in self.policy:
             self.logger.record("train/std", mx.exp(self.policy.log_std).mean().item())

@@ -6,10 +6,15 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from gymnasium import spaces
-from mlx.utils import tree_unflatten
 
 from mlx_baselines3.common.distributions import SquashedDiagGaussianDistribution, StateDependentNoiseDistribution
-from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, _set_config, make_optimizer
+from mlx_baselines3.common.policies import (
+    BasePolicy,
+    ContinuousCritic,
+    _set_config,
+    critic_optimized_parameters,
+    make_optimizer,
+)
 from mlx_baselines3.common.preprocessing import get_action_dim
 from mlx_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
@@ -21,7 +26,6 @@ from mlx_baselines3.common.torch_layers import (
     get_actor_critic_arch,
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
-from mlx_baselines3.common.utils import named_arrays, polyak_update
 
 # Bounds of the actor's log standard deviation (as in the original SAC implementation).
 LOG_STD_MAX = 2
@@ -240,6 +244,7 @@ class SACPolicy(BasePolicy):
     actor: Actor
     critic: ContinuousCritic
     critic_target: ContinuousCritic
+    _eval_only_networks = ("critic_target",)
 
     def __init__(
         self,
@@ -316,7 +321,7 @@ class SACPolicy(BasePolicy):
         self.critic_target = self.make_critic(features_extractor=None)
         self.critic_target.update(self.critic.parameters())
         # Target networks always run in evaluation mode.
-        self.critic_target.train(False)
+        self.critic_target.eval()
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -375,64 +380,6 @@ class SACPolicy(BasePolicy):
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> mx.array:
         # Compiled on the actor alone: the critics' parameters are not inputs of inference.
         return self.actor._predict(observation, deterministic)
-
-    def set_training_mode(self, mode: bool) -> None:
-        """
-        Switch the actor and the critic between training and evaluation mode (the target stays in evaluation mode).
-
-        :param mode: True for training
-        """
-        set_networks_training_mode(self, (self.actor, self.critic), mode)
-
-
-def set_networks_training_mode(policy: BasePolicy, networks: tuple[nn.Module, ...], mode: bool) -> None:
-    """
-    Set the training mode of some networks of a policy (and of the policy's own flag), leaving the others (targets)
-    as they are. ``predict`` and ``train`` switch modes at every environment step, and walking the module tree each
-    time (``Module.train``) cost about 0.1 ms per network, so the modules are listed once per set of networks.
-
-    :param policy: the policy
-    :param networks: the networks to switch (e.g. the actor and the critic)
-    :param mode: True for training
-    """
-    key = tuple(id(network) for network in networks)
-    cache = policy.__dict__.get("_training_mode_modules")
-    if cache is None or cache[0] != key:
-        cache = (key, [module for network in networks for module in network.modules()])
-        _set_config(policy, _training_mode_modules=cache)
-    for module in cache[1]:
-        # What Module.train() does for each module, without walking the tree again.
-        module._set_training_mode(mode)
-    policy._training = mode
-
-
-def critic_optimized_parameters(critic: ContinuousCritic) -> dict[str, Any]:
-    """
-    The critic parameters that its optimizer updates: all trainable ones, minus a features extractor shared with the
-    actor (the critic's loss never reaches it).
-
-    :param critic: the critic
-    :return: the parameter tree
-    """
-    params = critic.trainable_parameters()
-    if critic.share_features_extractor:
-        params = {name: value for name, value in params.items() if name != "features_extractor"}
-    return params
-
-
-def soft_update_target(source: nn.Module, target: nn.Module, tau: mx.array) -> None:
-    """
-    Polyak-average the trainable parameters of ``source`` into ``target`` and copy its running statistics
-    (batch normalization), as SB3 does after each target update.
-
-    :param source: the online network
-    :param target: its target copy
-    :param tau: the soft update coefficient (an array, so that compiled updates are traced once)
-    """
-    target.update(polyak_update(source.trainable_parameters(), target.trainable_parameters(), tau))
-    running_stats = [(name, value) for name, value in named_arrays(source.parameters()) if "running_" in name]
-    if running_stats:
-        target.update(tree_unflatten(running_stats))
 
 
 MlpPolicy = SACPolicy

@@ -7,7 +7,13 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 from gymnasium import spaces
 
-from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, _set_config, make_optimizer
+from mlx_baselines3.common.policies import (
+    BasePolicy,
+    ContinuousCritic,
+    _set_config,
+    critic_optimized_parameters,
+    make_optimizer,
+)
 from mlx_baselines3.common.preprocessing import get_action_dim
 from mlx_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
@@ -19,7 +25,6 @@ from mlx_baselines3.common.torch_layers import (
     get_actor_critic_arch,
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
-from mlx_baselines3.sac.policies import critic_optimized_parameters, set_networks_training_mode
 
 
 class Actor(BasePolicy):
@@ -114,6 +119,7 @@ class TD3Policy(BasePolicy):
     actor_target: Actor
     critic: ContinuousCritic
     critic_target: ContinuousCritic
+    _eval_only_networks = ("actor_target", "critic_target")
 
     def __init__(
         self,
@@ -188,8 +194,8 @@ class TD3Policy(BasePolicy):
         self.critic.optimizer.init(critic_optimized_parameters(self.critic))
 
         # Target networks always run in evaluation mode.
-        self.actor_target.train(False)
-        self.critic_target.train(False)
+        self.actor_target.eval()
+        self.critic_target.eval()
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -237,14 +243,6 @@ class TD3Policy(BasePolicy):
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> mx.array:
         # Compiled on the actor alone: the other networks' parameters are not inputs of inference.
         return self.actor._predict(observation, deterministic)
-
-    def set_training_mode(self, mode: bool) -> None:
-        """
-        Switch the actor and the critic between training and evaluation mode (the targets stay in evaluation mode).
-
-        :param mode: True for training
-        """
-        set_networks_training_mode(self, (self.actor, self.critic), mode)
 
 
 MlpPolicy = TD3Policy

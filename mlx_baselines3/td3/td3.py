@@ -9,19 +9,19 @@ import numpy as np
 from gymnasium import spaces
 
 from mlx_baselines3.common.buffers import ReplayBuffer
+from mlx_baselines3.common.compiled import value_and_grad
 from mlx_baselines3.common.noise import ActionNoise
-from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
-from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic
+from mlx_baselines3.common.off_policy_actor_critic import OffPolicyActorCritic
+from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, critic_optimized_parameters
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from mlx_baselines3.common.utils import get_parameters_by_name, polyak_update  # noqa: F401  (SB3 exposes them here)
+from mlx_baselines3.common.utils import get_parameters_by_name, polyak_update, update_target_network  # noqa: F401  (SB3 exposes them here)
 from mlx_baselines3.common.validation import check_hyperparameters
-from mlx_baselines3.sac.policies import critic_optimized_parameters, soft_update_target
 from mlx_baselines3.td3.policies import Actor, CnnPolicy, MlpPolicy, MultiInputPolicy, TD3Policy
 
 SelfTD3 = TypeVar("SelfTD3", bound="TD3")
 
 
-class TD3(OffPolicyAlgorithm):
+class TD3(OffPolicyActorCritic):
     """
     Twin Delayed DDPG (Fujimoto et al., 2018, https://arxiv.org/abs/1802.09477).
 
@@ -130,33 +130,27 @@ class TD3(OffPolicyAlgorithm):
         if _init_setup_model:
             self._setup_model()
 
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        self._create_aliases()
-        # The arrays the compiled steps read and write; refreshed at each train() call so that replaced optimizer
-        # states are picked up.
-        self._step_state: list[Any] = []
-        self._train_steps = {
-            update_actor: mx.compile(self._make_train_step(update_actor), inputs=self._step_state, outputs=self._step_state)
-            for update_actor in (True, False)
-        }
+    _step_variants = (True, False)
 
-    def _create_aliases(self) -> None:
-        self.actor = self.policy.actor
-        self.actor_target = self.policy.actor_target
-        self.critic = self.policy.critic
-        self.critic_target = self.policy.critic_target
+    def _step_variant(self, gradient_step: int) -> bool:
+        # Delayed policy updates: whether this step updates the actor and the targets.
+        return self._n_updates % self.policy_delay == 0
 
-    def _refresh_step_state(self) -> None:
-        # Both optimizers are built with the policy in _setup_model.
-        assert self.actor.optimizer is not None and self.critic.optimizer is not None
-        self._step_state[:] = [self.policy, self.actor.optimizer.state, self.critic.optimizer.state]
+    def _step_scalars(self) -> dict[str, mx.array]:
+        scalars = super()._step_scalars()
+        scalars["target_policy_noise"] = mx.array(self.target_policy_noise, dtype=mx.float32)
+        scalars["target_noise_clip"] = mx.array(self.target_noise_clip, dtype=mx.float32)
+        return scalars
+
+    def _step_noise(self, gradient_steps: int, batch_size: int) -> mx.array:
+        # Target smoothing noise (standard normal, scaled inside the step).
+        return mx.random.normal((gradient_steps, batch_size, int(np.prod(cast(spaces.Box, self.action_space).shape))))
 
     def _make_train_step(self, update_actor: bool):
         """
-        Build one TD3 gradient step as a pure function of its inputs and of ``self._step_state``: targets from the
-        target networks with smoothed target actions, the critic update and, when ``update_actor``, the deterministic
-        policy gradient update of the actor against the updated critic and the Polyak updates of both targets.
+        Build one TD3 gradient step: targets from the target networks with smoothed target actions, the critic update
+        and, when ``update_actor``, the deterministic policy gradient update of the actor against the updated critic
+        and the Polyak updates of both targets.
 
         Two compiled variants (with and without the actor) cost less than one variant that masks the actor update,
         which would compute it at every step.
@@ -164,88 +158,40 @@ class TD3(OffPolicyAlgorithm):
         :param update_actor: whether this variant updates the actor and the targets
         :return: the step function (to be compiled)
         """
+        actor, actor_target, critic, critic_target = self.actor, self.actor_target, self.critic, self.critic_target
 
-        def critic_loss_fn(params, obs, actions, target_q_values):
-            self.critic.update(params)
-            current_q_values = self.critic(obs, actions)
+        def critic_loss_fn(obs, actions, target_q_values):
+            current_q_values = critic(obs, actions)
             return sum(nn.losses.mse_loss(current_q, target_q_values) for current_q in current_q_values)
 
-        def actor_loss_fn(params, obs):
-            self.actor.update(params)
-            return -mx.mean(self.critic.q1_forward(obs, self.actor(obs)))
+        def actor_loss_fn(obs):
+            return -mx.mean(critic.q1_forward(obs, actor(obs)))
 
-        critic_value_and_grad = mx.value_and_grad(critic_loss_fn)
-        actor_value_and_grad = mx.value_and_grad(actor_loss_fn)
+        critic_value_and_grad = value_and_grad(critic, critic_loss_fn, critic_optimized_parameters)
+        actor_value_and_grad = nn.value_and_grad(actor, actor_loss_fn)
 
-        def step(obs, actions, next_obs, dones, rewards, discounts, noise, target_policy_noise, target_noise_clip, tau):
+        def step(batch, noise, scalars):
+            obs, actions, next_obs, dones, rewards, discounts = batch
             # Target policy smoothing: clipped Gaussian noise on the target actions
-            noise = mx.clip(noise * target_policy_noise, -target_noise_clip, target_noise_clip)
-            next_actions = mx.clip(self.actor_target(next_obs) + noise, -1, 1)
+            noise_clip = scalars["target_noise_clip"]
+            noise = mx.clip(noise * scalars["target_policy_noise"], -noise_clip, noise_clip)
+            next_actions = mx.clip(actor_target(next_obs) + noise, -1, 1)
             # Clipped double-Q: min over all target critics
-            next_q_values = mx.min(mx.concatenate(self.critic_target(next_obs, next_actions), axis=1), axis=1, keepdims=True)
+            next_q_values = mx.min(mx.concatenate(critic_target(next_obs, next_actions), axis=1), axis=1, keepdims=True)
             target_q_values = mx.stop_gradient(rewards + (1 - dones) * discounts * next_q_values)
 
-            critic_loss, grads = critic_value_and_grad(critic_optimized_parameters(self.critic), obs, actions, target_q_values)
-            self.critic.update(self.critic.optimizer.apply_gradients(grads, self.critic))
+            critic_loss, grads = critic_value_and_grad(obs, actions, target_q_values)
+            critic.optimizer.update(critic, grads)
             if not update_actor:
-                return mx.stack([critic_loss, mx.array(0.0)])
+                return {"critic_loss": critic_loss}
 
-            actor_loss, grads = actor_value_and_grad(self.actor.trainable_parameters(), obs)
-            self.actor.update(self.actor.optimizer.apply_gradients(grads, self.actor))
-            soft_update_target(self.critic, self.critic_target, tau)
-            soft_update_target(self.actor, self.actor_target, tau)
-            return mx.stack([critic_loss, actor_loss])
+            actor_loss, grads = actor_value_and_grad(obs)
+            actor.optimizer.update(actor, grads)
+            update_target_network(critic, critic_target, scalars["tau"])
+            update_target_network(actor, actor_target, scalars["tau"])
+            return {"critic_loss": critic_loss, "actor_loss": actor_loss}
 
         return step
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """
-        Run ``gradient_steps`` critic updates (and the delayed actor updates) on minibatches from the replay buffer.
-
-        :param gradient_steps: number of gradient steps
-        :param batch_size: minibatch size
-        """
-        # Switch to train mode (this affects batch norm / dropout)
-        self.policy.set_training_mode(True)
-        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
-        self._refresh_step_state()
-
-        tau = mx.array(self.tau, dtype=mx.float32)
-        gamma = mx.array(self.gamma, dtype=mx.float32)
-        target_policy_noise = mx.array(self.target_policy_noise, dtype=mx.float32)
-        target_noise_clip = mx.array(self.target_noise_clip, dtype=mx.float32)
-        # Target smoothing noise of every step, drawn at once (standard normal, scaled inside the step).
-        noise = mx.random.normal((gradient_steps, batch_size, int(np.prod(cast(spaces.Box, self.action_space).shape))))
-
-        stats, actor_updated = [], []
-        for gradient_step, replay_data in enumerate(self._replay_batches(gradient_steps, batch_size)):
-            self._n_updates += 1
-            # For n-step replay, discount factor is gamma**n_steps (when no early termination)
-            discounts = replay_data.discounts if replay_data.discounts is not None else gamma
-            # Delayed policy updates
-            update_actor = self._n_updates % self.policy_delay == 0
-            step_stats = self._train_steps[update_actor](
-                replay_data.observations,
-                replay_data.actions,
-                replay_data.next_observations,
-                replay_data.dones,
-                replay_data.rewards,
-                discounts,
-                noise[gradient_step],
-                target_policy_noise,
-                target_noise_clip,
-                tau,
-            )
-            # One evaluation per gradient step, asynchronous so that the next minibatch is prepared meanwhile.
-            mx.async_eval(step_stats, self._step_state)
-            stats.append(step_stats)
-            actor_updated.append(update_actor)
-
-        critic_losses, actor_losses = np.array(mx.stack(stats)).T
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if any(actor_updated):
-            self.logger.record("train/actor_loss", float(np.mean(actor_losses[np.array(actor_updated)])))
-        self.logger.record("train/critic_loss", float(np.mean(critic_losses)))
 
     def learn(
         self: SelfTD3,
@@ -264,17 +210,3 @@ class TD3(OffPolicyAlgorithm):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
-
-    def _excluded_save_params(self) -> list[str]:
-        return [
-            *super()._excluded_save_params(),
-            "actor",
-            "critic",
-            "actor_target",
-            "critic_target",
-            "_step_state",
-            "_train_steps",
-        ]
-
-    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
-        return ["policy", "actor.optimizer", "critic.optimizer"], []
