@@ -12,6 +12,7 @@ from mlx_baselines3.common.buffers import ReplayBuffer
 from mlx_baselines3.common.compiled import value_and_grad
 from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.off_policy_actor_critic import OffPolicyActorCritic
+from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm  # noqa: F401  (SB3 exposes it here)
 from mlx_baselines3.common.policies import (
     BasePolicy,
     ContinuousCritic,

@@ -12,6 +12,7 @@ from mlx_baselines3.common.buffers import ReplayBuffer
 from mlx_baselines3.common.compiled import value_and_grad
 from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.off_policy_actor_critic import OffPolicyActorCritic
+from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm  # noqa: F401  (SB3 exposes it here)
 from mlx_baselines3.common.policies import BasePolicy, ContinuousCritic, critic_optimized_parameters
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import get_parameters_by_name, polyak_update, update_target_network  # noqa: F401  (SB3 exposes them here)
