@@ -16,7 +16,7 @@ from mlx_baselines3.common.base_class import BaseAlgorithm
 from mlx_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 from mlx_baselines3.common.callbacks import BaseCallback
 from mlx_baselines3.common.noise import ActionNoise, VectorizedActionNoise
-from mlx_baselines3.common.policies import BasePolicy
+from mlx_baselines3.common.policies import BasePolicy, refuse_torch_objects
 from mlx_baselines3.common.save_util import load_from_pkl, save_to_pkl
 from mlx_baselines3.common.type_aliases import (
     DictReplayBufferSamples,
@@ -219,6 +219,7 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         self.policy = self.policy_class(  # type: ignore[assignment]
             self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
         )
+        refuse_torch_objects(self.policy, "policy")
         self._choose_auto_device(self.batch_size)
         self._convert_train_freq()
 

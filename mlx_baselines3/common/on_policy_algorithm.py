@@ -12,7 +12,7 @@ from gymnasium import spaces
 from mlx_baselines3.common.base_class import BaseAlgorithm
 from mlx_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from mlx_baselines3.common.callbacks import BaseCallback
-from mlx_baselines3.common.policies import ActorCriticPolicy
+from mlx_baselines3.common.policies import ActorCriticPolicy, refuse_torch_objects
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.utils import obs_as_tensor, safe_mean
 from mlx_baselines3.common.validation import check_hyperparameters
@@ -129,6 +129,7 @@ class OnPolicyAlgorithm(BaseAlgorithm):
         self.policy = self.policy_class(  # type: ignore[assignment]
             self.observation_space, self.action_space, self.lr_schedule, use_sde=self.use_sde, **self.policy_kwargs
         )
+        refuse_torch_objects(self.policy, "policy")
         # PPO trains on minibatches, A2C on the whole rollout.
         gpu_pays_off = self._choose_auto_device(getattr(self, "batch_size", self.n_steps * self.n_envs))
         self._maybe_recommend_cpu(gpu_pays_off=gpu_pays_off)

@@ -46,6 +46,55 @@ SelfBaseModel = TypeVar("SelfBaseModel", bound="BaseModel")
 _TORCH_ONLY_OPTIMIZER_KWARGS = ("foreach", "fused", "capturable", "differentiable")
 
 
+def _torch_kind(obj: Any) -> str | None:
+    # "module", "tensor" or "parameter" for torch objects, found by class name along the MRO without importing torch.
+    if isinstance(obj, type):
+        return None
+    for cls in type(obj).__mro__:
+        module = getattr(cls, "__module__", "") or ""
+        if module == "torch" or module.startswith("torch."):
+            kind = {"Module": "module", "Tensor": "tensor", "Parameter": "parameter"}.get(cls.__name__)
+            if kind is not None:
+                return "parameter" if type(obj).__name__ == "Parameter" else kind
+    return None
+
+
+def refuse_torch_objects(obj: Any, name: str) -> None:
+    """
+    Raise a clear error when a network holds torch modules, parameters or tensors (a features extractor or
+    ``mlp_extractor`` written with ``torch.nn`` for SB3). MLX cannot run them; without this check the first rollout
+    fails deep inside torch with an unrelated-looking message.
+
+    :param obj: a module (searched through its children, attributes, lists and dicts) or any object
+    :param name: how to name ``obj`` in the message, e.g. ``"policy"``
+    :raises TypeError: naming the first torch object found, its path and the translation guide
+    """
+    seen: set[int] = set()
+    pending: list[tuple[str, Any]] = [(name, obj)]
+    while pending:
+        path, value = pending.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        kind = _torch_kind(value)
+        if kind is not None:
+            raise TypeError(
+                f"{path} is a torch {kind} ({type(value).__module__}.{type(value).__qualname__}): mlx_baselines3 "
+                "computes with MLX and cannot run torch code. Write this network with mlx.nn (nn.Linear, nn.Conv2d, "
+                "nn.Sequential, nn.ReLU... keep torch's names) and mlx.core functions; docs/guide/custom_policy.md "
+                "shows the translation layer by layer."
+            )
+        if isinstance(value, nn.Module):
+            children = [*value.items(), *vars(value).items()]
+        elif isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, (list, tuple)):
+            children = list(enumerate(value))
+        else:
+            continue
+        pending.extend((f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]", child) for key, child in children)
+
+
 def as_mlx_optimizer_class(optimizer_class: type) -> type[optim.Optimizer]:
     """
     Map an optimizer class to MLX: ``mlx.optimizers`` classes pass through, torch classes (``torch.optim.Adam``) are
@@ -157,7 +206,9 @@ class BaseModel(nn.Module):
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
         """:return: a new features extractor built from the configured class and keyword arguments"""
-        return self.features_extractor_class(self.observation_space, **self.features_extractor_kwargs)
+        features_extractor = self.features_extractor_class(self.observation_space, **self.features_extractor_kwargs)
+        refuse_torch_objects(features_extractor, f"The features extractor ({self.features_extractor_class.__name__})")
+        return features_extractor
 
     def extract_features(self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor) -> mx.array:
         """
@@ -610,6 +661,7 @@ class ActorCriticPolicy(BasePolicy):
         :param lr_schedule: the learning rate schedule
         """
         self._build_mlp_extractor()
+        refuse_torch_objects(self.mlp_extractor, "policy.mlp_extractor")
         latent_dim_pi = self.mlp_extractor.latent_dim_pi
         if isinstance(self.action_dist, DiagGaussianDistribution):
             action_net, log_std = self.action_dist.proba_distribution_net(
