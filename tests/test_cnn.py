@@ -5,7 +5,6 @@ import warnings
 
 import gymnasium as gym
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
 import pytest
 from gymnasium import spaces
@@ -16,7 +15,7 @@ from mlx_baselines3.common.envs import FakeImageEnv
 from mlx_baselines3.common.policies import ActorCriticCnnPolicy
 from mlx_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from mlx_baselines3.common.save_util import load_module_state_dict
-from mlx_baselines3.common.torch_layers import NatureCNN, _strided_conv2d_as_matmul
+from mlx_baselines3.common.torch_layers import NatureCNN
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
 
 # 36x36 is about the smallest image NatureCNN's three valid convolutions accept (36 -> 8 -> 3 -> 1).
@@ -210,22 +209,3 @@ def test_image_space_detection_and_wrapping():
     # An already transposed env is not wrapped twice.
     assert PPO._wrap_env(wrapped) is wrapped
     assert not isinstance(PPO._wrap_env(gym.make("CartPole-v1")), VecTransposeImage)
-
-
-@pytest.mark.parametrize("kernel, stride", [(8, 4), (4, 2), (3, 2), (5, (3, 2))])
-def test_strided_convolution_as_matmul_matches_conv2d(kernel, stride):
-    # NatureCNN's CPU path for strided convolutions (see NatureCNN.__call__): same outputs and gradients as nn.Conv2d.
-    conv = nn.Conv2d(3, 5, kernel, stride=stride)
-    x = mx.random.normal((2, 23, 30, 3), key=mx.random.key(0))
-
-    def loss(params, x, as_matmul):
-        conv.update(params)
-        y = _strided_conv2d_as_matmul(conv, x) if as_matmul else conv(x)
-        return (y * mx.random.normal(y.shape, key=mx.random.key(1))).sum()
-
-    expected = mx.grad(loss, argnums=(0, 1))(conv.parameters(), x, False)
-    got = mx.grad(loss, argnums=(0, 1))(conv.parameters(), x, True)
-    np.testing.assert_allclose(np.array(_strided_conv2d_as_matmul(conv, x)), np.array(conv(x)), rtol=1e-5, atol=1e-5)
-    for name in ("weight", "bias"):
-        np.testing.assert_allclose(np.array(got[0][name]), np.array(expected[0][name]), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(np.array(got[1]), np.array(expected[1]), rtol=1e-4, atol=1e-4)

@@ -12,6 +12,7 @@ import mlx.core as mx
 import mlx.nn as nn
 from gymnasium import spaces
 
+from mlx_baselines3.common.conv import Conv2d
 from mlx_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from mlx_baselines3.common.type_aliases import TensorDict
 from mlx_baselines3.common.utils import get_device as get_device  # SB3 exposes it here
@@ -103,7 +104,8 @@ class NatureCNN(BaseFeaturesExtractor):
     The CNN of "Human-level control through deep reinforcement learning" (Mnih et al., 2015).
 
     Observations arrive channels-first, as in SB3 (``VecTransposeImage``), and are moved to MLX's channels-last
-    layout inside; the convolution weights are therefore OHWI (torch's OIHW, transposed).
+    layout inside; the convolution weights are therefore OHWI (torch's OIHW, transposed). The convolutions are
+    :class:`~mlx_baselines3.common.conv.Conv2d`: matrix products on the CPU, MLX's convolution on GPUs.
 
     :param observation_space: a channels-first image space
     :param features_dim: number of units of the last (linear) layer
@@ -126,11 +128,11 @@ class NatureCNN(BaseFeaturesExtractor):
             )
         n_channels, height, width = observation_space.shape
         self.cnn = nn.Sequential(
-            nn.Conv2d(n_channels, 32, kernel_size=8, stride=4, padding=0),
+            Conv2d(n_channels, 32, kernel_size=8, stride=4, padding=0),
             nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2, padding=0),
+            Conv2d(32, 64, kernel_size=4, stride=2, padding=0),
             nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1, padding=0),
+            Conv2d(64, 64, kernel_size=3, stride=1, padding=0),
             nn.ReLU(),
         )
         for kernel, stride in ((8, 4), (4, 2), (3, 1)):
@@ -145,40 +147,9 @@ class NatureCNN(BaseFeaturesExtractor):
         self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
 
     def __call__(self, observations: mx.array) -> mx.array:
-        features = observations.transpose(0, 2, 3, 1)
-        # On the CPU, strided convolutions run as one matrix product over their patches: MLX's CPU backend computes
-        # their input gradient about 10x slower (measured in docs/guide/images_and_dicts.md). Same weights, same result.
-        as_matmul = mx.default_device() == mx.cpu
-        for layer in self.cnn.layers:
-            strided = isinstance(layer, nn.Conv2d) and tuple(layer.stride) != (1, 1)
-            features = _strided_conv2d_as_matmul(layer, features) if strided and as_matmul else layer(features)
+        features = self.cnn(observations.transpose(0, 2, 3, 1))
         # Flatten in torch's (C, H, W) order so that the linear layer's weights are interchangeable with SB3's.
         return self.linear(features.transpose(0, 3, 1, 2).reshape(features.shape[0], -1))
-
-
-def _strided_conv2d_as_matmul(conv: nn.Conv2d, x: mx.array) -> mx.array:
-    """
-    ``conv(x)`` for an unpadded, undilated, ungrouped ``nn.Conv2d``, computed as im2col: the strided slices for every
-    kernel offset are stacked into patches ``(N, H_out, W_out, kH * kW * C)`` (the OHWI weight's order) and multiplied
-    by the flattened weight. Its gradient is slices and one matrix product, which BLAS computes fast.
-
-    :param conv: the convolution (its weight and bias are used)
-    :param x: channels-last input ``(N, H, W, C)``
-    :return: the convolution's output ``(N, H_out, W_out, out_channels)``
-    """
-    assert tuple(conv.padding) == (0, 0) and conv.dilation in (1, (1, 1)) and conv.groups == 1
-    out_channels, kernel_h, kernel_w, _ = conv.weight.shape
-    stride_h, stride_w = conv.stride
-    n, height, width, _ = x.shape
-    out_h, out_w = (height - kernel_h) // stride_h + 1, (width - kernel_w) // stride_w + 1
-    slices = [
-        x[:, i : i + stride_h * (out_h - 1) + 1 : stride_h, j : j + stride_w * (out_w - 1) + 1 : stride_w, :]
-        for i in range(kernel_h)
-        for j in range(kernel_w)
-    ]
-    patches = mx.stack(slices, axis=3).reshape(n, out_h, out_w, -1)
-    y = patches @ conv.weight.reshape(out_channels, -1).T
-    return y + conv.bias if "bias" in conv else y
 
 
 def create_mlp(
