@@ -34,7 +34,7 @@ type: $(PY)
 	$(PY) -m mypy mlx_baselines3
 
 bench: $(PY)
-	$(PIP) install -e ".[extra]"
+	$(PIP) install -e ".[extra,bench]"
 	$(PY) benchmarks/bench.py
 
 docs: $(PY)

@@ -229,27 +229,41 @@ def run_one(target: str, workload_name: str, timesteps: int, seed: int, kwargs: 
     return result
 
 
-def spawn(lib: str, workload_name: str, timesteps: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+def spawn(
+    lib: str, workload_name: str, timesteps: int, seed: int, kwargs: dict[str, Any], concurrent: int = 1
+) -> list[dict[str, Any]]:
     """
-    Run one measurement in a fresh single-threaded interpreter.
+    Run one measurement in a fresh single-threaded interpreter, or ``concurrent`` identical ones at the same time (a
+    user running several trainings at once: each gets its own seed, ``seed``, ``seed + 1000``...).
 
-    :return: the worker's result, or ``status`` "error" with the end of its standard error
+    :return: each worker's result, or ``status`` "error" with the end of its standard error
     """
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        lib,
-        workload_name,
-        str(timesteps),
-        str(seed),
-        json.dumps(kwargs),
-    ]
-    process = subprocess.run(command, env={**os.environ, **SINGLE_THREAD_ENV}, capture_output=True, text=True)
-    lines = process.stdout.strip().splitlines()
-    if process.returncode != 0 or not lines:
-        return {"status": "error", "error": process.stderr.strip()[-2000:]}
-    return json.loads(lines[-1])
+    processes = []
+    for index in range(concurrent):
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            lib,
+            workload_name,
+            str(timesteps),
+            str(seed + 1000 * index),
+            json.dumps(kwargs),
+        ]
+        processes.append(
+            subprocess.Popen(
+                command, env={**os.environ, **SINGLE_THREAD_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate()
+        lines = stdout.strip().splitlines()
+        if process.returncode != 0 or not lines:
+            results.append({"status": "error", "error": stderr.strip()[-2000:]})
+        else:
+            results.append(json.loads(lines[-1]))
+    return results
 
 
 def machine_info() -> dict[str, Any]:
@@ -427,6 +441,12 @@ def main() -> None:
         "--libs", default="mlx,sb3,sbx", help="comma-separated library[-device] targets, from: " + ", ".join(TARGETS)
     )
     parser.add_argument("--timesteps", type=int, help="budget of each timed learn (default: per workload)")
+    parser.add_argument(
+        "--budget-scale", type=float, default=1.0, help="multiply every workload's default budget (e.g. 0.5 on a busy machine)"
+    )
+    parser.add_argument(
+        "--concurrent", type=int, default=1, help="identical trainings run at once per measurement (a loaded machine)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per workload and library")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first repeat (repeat i uses seed + i)")
     parser.add_argument(
@@ -471,18 +491,27 @@ def main() -> None:
             for lib in order:
                 if (lib, workload) in unavailable:
                     continue
-                timesteps = args.timesteps or WORKLOADS[workload].timesteps
-                result = spawn(lib, workload, timesteps, args.seed + repeat, args.kwargs)
-                result |= {"lib": lib, "workload": workload, "repeat": repeat, "load_average": os.getloadavg()[0]}
-                runs.append(result)
-                if result["status"] == "n/a":
-                    unavailable.add((lib, workload))
-                progress = result["status"]
-                if result["status"] == "ok":
-                    progress = f"{result['steps'] / result['seconds']:.0f} steps/s, warm-up {result['warmup_seconds']:.1f} s"
-                elif result["status"] == "error":
-                    progress += ": " + result["error"].splitlines()[-1] if result["error"] else ""
-                print(f"[{repeat + 1}/{args.repeats}] {workload:13s} {lib:8s} {progress}", file=sys.stderr, flush=True)
+                timesteps = args.timesteps or max(1, round(WORKLOADS[workload].timesteps * args.budget_scale))
+                load_before = os.getloadavg()[0]
+                for result in spawn(lib, workload, timesteps, args.seed + repeat, args.kwargs, args.concurrent):
+                    result |= {
+                        "lib": lib,
+                        "workload": workload,
+                        "repeat": repeat,
+                        "load_average_before": load_before,
+                        "load_average": os.getloadavg()[0],
+                    }
+                    runs.append(result)
+                    if result["status"] == "n/a":
+                        unavailable.add((lib, workload))
+                    progress = result["status"]
+                    if result["status"] == "ok":
+                        rate = result["steps"] / result["seconds"]
+                        progress = f"{rate:.0f} steps/s, warm-up {result['warmup_seconds']:.1f} s"
+                    elif result["status"] == "error":
+                        progress += ": " + result["error"].splitlines()[-1] if result["error"] else ""
+                    progress += f", load {load_before:.1f} -> {result['load_average']:.1f}"
+                    print(f"[{repeat + 1}/{args.repeats}] {workload:13s} {lib:8s} {progress}", file=sys.stderr, flush=True)
                 if args.json:
                     # Written after every run, so that an interrupted benchmark keeps what it measured.
                     write_json(args.json, meta, runs, summarize(runs, workloads, libs))

@@ -32,12 +32,13 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # Benchmark the checkout this script belongs to, installed or not.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import mlx_baselines3  # noqa: E402  (first: loads OpenBLAS before mlx.core)
-import mlx.core as mx  # noqa: E402
-import mlx.nn as nn  # noqa: E402
-import numpy as np  # noqa: E402
+# First (without the installed startup hook, OpenBLAS must be loaded before mlx.core), hence no sorting here.
+import mlx_baselines3.common.conv  # noqa: I001
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
 
-from mlx_baselines3.common.conv import Conv2d  # noqa: E402
+Conv2d = mlx_baselines3.common.conv.Conv2d
 
 
 class MlxNatureCNN(nn.Module):

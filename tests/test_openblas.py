@@ -15,23 +15,32 @@ pytestmark = pytest.mark.skipif(
     not (sys.platform.startswith("linux") and OPENBLAS_INSTALLED), reason="the preload is for Linux with ngsolve-openblas"
 )
 
+# Sets ``seconds``: the median wall time of a 256x256x256 float32 matmul (needs json, statistics, time, mx).
+TIME_MATMUL = """
+a = mx.random.normal((256, 256))
+mx.eval(a @ a)
+times = []
+for _ in range(25):
+    start = time.perf_counter()
+    mx.eval(a @ a)
+    times.append(time.perf_counter() - start)
+seconds = statistics.median(times)
+"""
+
 # Prints which BLAS the process mapped and the median wall time of a 256x256x256 float32 matmul.
-MATMUL_PROBE = """
+MATMUL_PROBE = (
+    """
 import json, statistics, time
 import mlx_baselines3
 from mlx_baselines3.common import _openblas
 import mlx.core as mx
-
-a, b = mx.random.normal((256, 256)), mx.random.normal((256, 256))
-mx.eval(a @ b)
-times = []
-for _ in range(25):
-    start = time.perf_counter()
-    mx.eval(a @ b)
-    times.append(time.perf_counter() - start)
-maps = open("/proc/self/maps").read()
-print(json.dumps({"loaded": _openblas.loaded_path, "mapped": "ngsolve_openblas" in maps, "seconds": statistics.median(times)}))
 """
+    + TIME_MATMUL
+    + """
+maps = open("/proc/self/maps").read()
+print(json.dumps({"loaded": _openblas.loaded_path, "mapped": "ngsolve_openblas" in maps, "seconds": seconds}))
+"""
+)
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -139,20 +148,15 @@ try:
     library = info.fname.decode()
 except AttributeError:  # no cblas_sgemm in the global scope: MLX's bundled BLAS is private to libmlx
     library = None
-a = mx.random.normal((256, 256))
-mx.eval(a @ a)
-times = []
-for _ in range(25):
-    start = time.perf_counter()
-    mx.eval(a @ a)
-    times.append(time.perf_counter() - start)
-print(json.dumps({{"library": library, "seconds": statistics.median(times)}}))
+"""
+ORDER_PROBE_END = """
+print(json.dumps({"library": library, "seconds": seconds}))
 """
 BY_HAND = "import _mlx_baselines3_openblas as loader; loader.uninstall(); loader.install()"
 
 
 def order_probe(setup: str = "", **env: str) -> dict:
-    return json.loads(run_python(ORDER_PROBE.format(setup=setup), **env).stdout)
+    return json.loads(run_python(ORDER_PROBE.format(setup=setup) + TIME_MATMUL + ORDER_PROBE_END, **env).stdout)
 
 
 def hook_installed() -> bool:
