@@ -439,6 +439,23 @@ class EvalCallback(EventCallback):
             if maybe_is_success is not None:
                 self._is_success_buffer.append(maybe_is_success)
 
+    def _evaluate(self) -> tuple[list[float], list[int]]:
+        """
+        Run the evaluation episodes (MaskableEvalCallback evaluates under action masks instead).
+
+        :return: the return and the length of each episode
+        """
+        return evaluate_policy(  # type: ignore[return-value]
+            self.model,
+            self.eval_env,
+            n_eval_episodes=self.n_eval_episodes,
+            render=self.render,
+            deterministic=self.deterministic,
+            return_episode_rewards=True,
+            warn=self.warn,
+            callback=self._log_success_callback,
+        )
+
     def _on_step(self) -> bool:
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
             return True
@@ -454,16 +471,7 @@ class EvalCallback(EventCallback):
                 ) from e
 
         self._is_success_buffer = []
-        episode_rewards, episode_lengths = evaluate_policy(
-            self.model,
-            self.eval_env,
-            n_eval_episodes=self.n_eval_episodes,
-            render=self.render,
-            deterministic=self.deterministic,
-            return_episode_rewards=True,
-            warn=self.warn,
-            callback=self._log_success_callback,
-        )
+        episode_rewards, episode_lengths = self._evaluate()
 
         if self.log_path is not None:
             self.evaluations_timesteps.append(self.num_timesteps)

@@ -191,8 +191,7 @@ class OnPolicyAlgorithm(BaseAlgorithm):
                 # Sample a new noise matrix
                 self.policy.reset_noise(env.num_envs)
 
-            actions, values, log_probs = self.policy.act(obs_as_tensor(self._last_obs))  # type: ignore[arg-type]  # set by _setup_learn
-            mx.eval(actions, values, log_probs)
+            actions, values, log_probs, buffer_kwargs = self._rollout_step(env)
             actions = np.asarray(actions)
 
             # Rescale and perform action
@@ -229,9 +228,7 @@ class OnPolicyAlgorithm(BaseAlgorithm):
                     and infos[idx].get("terminal_observation") is not None
                     and infos[idx].get("TimeLimit.truncated", False)
                 ):
-                    terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
-                    terminal_value = np.asarray(self.policy.predict_values(terminal_obs)).item()
-                    rewards[idx] += self.gamma * terminal_value
+                    rewards[idx] += self.gamma * self._terminal_value(idx, infos[idx]["terminal_observation"])
 
             rollout_buffer.add(
                 self._last_obs,  # type: ignore[arg-type]
@@ -240,17 +237,47 @@ class OnPolicyAlgorithm(BaseAlgorithm):
                 self._last_episode_starts,  # type: ignore[arg-type]
                 values,
                 log_probs,
+                **buffer_kwargs,
             )
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
 
-        # Compute value for the last timestep
-        values = self.policy.predict_values(obs_as_tensor(new_obs))  # type: ignore[arg-type]
-        rollout_buffer.compute_returns_and_advantage(last_values=np.asarray(values), dones=dones)
+        rollout_buffer.compute_returns_and_advantage(last_values=self._bootstrap_values(new_obs, dones), dones=dones)
 
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _rollout_step(self, env: VecEnv) -> tuple[mx.array, mx.array, mx.array, dict[str, Any]]:
+        """
+        The policy's step of rollout collection, for all environments at once: one compiled call, one evaluation.
+        Algorithms whose policies need more than the observation (action masks, recurrent states) override it.
+
+        :param env: the training environment
+        :return: actions, values, log-probabilities (evaluated), and extra keyword arguments for the buffer's ``add``
+        """
+        actions, values, log_probs = self.policy.act(obs_as_tensor(self._last_obs))  # type: ignore[arg-type]  # set by _setup_learn
+        mx.eval(actions, values, log_probs)
+        return actions, values, log_probs, {}
+
+    def _terminal_value(self, env_index: int, terminal_observation: Any) -> float:
+        """
+        The value of the last observation of an episode cut by a time limit, added to its reward (SB3 issue #633).
+
+        :param env_index: the environment whose episode was truncated
+        :param terminal_observation: its last observation
+        :return: the value estimate
+        """
+        terminal_obs = self.policy.obs_to_tensor(terminal_observation)[0]
+        return np.asarray(self.policy.predict_values(terminal_obs)).item()
+
+    def _bootstrap_values(self, new_obs: Any, dones: np.ndarray) -> np.ndarray:
+        """
+        :param new_obs: the observations after the last step of the rollout
+        :param dones: whether that step ended each environment's episode
+        :return: their value estimates, to bootstrap the returns from
+        """
+        return np.asarray(self.policy.predict_values(obs_as_tensor(new_obs)))
 
     def train(self) -> None:
         """Consume the current rollout data and update the policy (implemented by each algorithm)."""

@@ -493,6 +493,17 @@ class BasePolicy(BaseModel, ABC):
         :return: the actions and the next hidden state
         """
         self.set_training_mode(False)
+        obs_tensor, vectorized_env = self.prepare_observation(observation)
+        return self.actions_to_env(self._predict(obs_tensor, deterministic=deterministic), vectorized_env), state
+
+    def prepare_observation(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
+        """
+        The first half of ``predict``, shared with the policies whose ``predict`` takes more inputs (masks, states):
+        refuse a Gym ``(obs, info)`` tuple, then check and batch the observation.
+
+        :param observation: a single observation or a batch (one per env)
+        :return: the batch as MLX arrays, and whether the input was already a batch
+        """
         if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
             raise ValueError(
                 "You have passed a tuple to the predict() function instead of a Numpy array or a Dict. "
@@ -501,9 +512,18 @@ class BasePolicy(BaseModel, ABC):
                 "See related issue https://github.com/DLR-RM/stable-baselines3/issues/1694 "
                 "and documentation for more information: https://stable-baselines3.readthedocs.io/en/master/guide/vec_envs.html#vecenv-api-vs-gym-api"
             )
-        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
-        actions = np.array(self._predict(obs_tensor, deterministic=deterministic))
-        actions = actions.reshape((-1, *self.action_space.shape))
+        return self.obs_to_tensor(observation)
+
+    def actions_to_env(self, actions: mx.array, vectorized_env: bool) -> np.ndarray:
+        """
+        The second half of ``predict``: the policy's actions as NumPy, rescaled or clipped to the action space's bounds,
+        without the batch dimension when the observation had none.
+
+        :param actions: the batch of actions from ``_predict``
+        :param vectorized_env: whether the observation was a batch
+        :return: the actions for the env
+        """
+        actions = np.array(actions).reshape((-1, *self.action_space.shape))
         if isinstance(self.action_space, spaces.Box):
             if self.squash_output:
                 actions = self.unscale_action(actions)
@@ -512,7 +532,7 @@ class BasePolicy(BaseModel, ABC):
                 actions = np.clip(actions, self.action_space.low, self.action_space.high)
         if not vectorized_env:
             actions = actions.squeeze(axis=0)
-        return actions, state
+        return actions
 
     def scale_action(self, action: np.ndarray) -> np.ndarray:
         """

@@ -71,6 +71,28 @@ _SB3_CLASSES: dict[str, tuple[str, ...]] = {
     "td3.policies": ("TD3Policy", "CnnPolicy", "MultiInputPolicy", "Actor"),
 }
 
+# The same for sb3-contrib's classes, under ``sb3_contrib.`` there and ``mlx_baselines3.contrib.`` here.
+_SB3_CONTRIB_CLASSES: dict[str, tuple[str, ...]] = {
+    "common.maskable.policies": (
+        "MaskableActorCriticPolicy",
+        "MaskableActorCriticCnnPolicy",
+        "MaskableMultiInputActorCriticPolicy",
+    ),
+    "common.maskable.buffers": ("MaskableRolloutBuffer", "MaskableDictRolloutBuffer"),
+    "common.recurrent.policies": (
+        "RecurrentActorCriticPolicy",
+        "RecurrentActorCriticCnnPolicy",
+        "RecurrentMultiInputActorCriticPolicy",
+    ),
+    "common.recurrent.buffers": ("RecurrentRolloutBuffer", "RecurrentDictRolloutBuffer"),
+}
+
+# (their package, ours, the classes): the most specific of our prefixes first.
+_PACKAGES = (
+    ("sb3_contrib.", "mlx_baselines3.contrib.", _SB3_CONTRIB_CLASSES),
+    ("stable_baselines3.", "mlx_baselines3.", _SB3_CLASSES),
+)
+
 # Harmless globals: constructors of containers and NumPy arrays, dtypes and random generators.
 _SAFE_GLOBALS = {
     ("builtins", "object"),
@@ -138,13 +160,13 @@ def _refuse(module: str, name: str) -> UnsafePickleError:
     )
 
 
-def _ours(relative_module: str, name: str) -> Any:
-    # A class SB3 files name, rebuilt from our module of the same path.
+def _ours(relative_module: str, name: str, theirs: str = "stable_baselines3.", ours: str = "mlx_baselines3.") -> Any:
+    # A class SB3 (or sb3-contrib) files name, rebuilt from our module of the same path.
     try:
-        return _import_attribute(f"mlx_baselines3.{relative_module}", name)
+        return _import_attribute(f"{ours}{relative_module}", name)
     except (ImportError, AttributeError) as e:
         raise pickle.UnpicklingError(
-            f"The file needs stable_baselines3.{relative_module}.{name}, but mlx_baselines3.{relative_module}.{name} "
+            f"The file needs {theirs}{relative_module}.{name}, but {ours}{relative_module}.{name} "
             f"is not available ({e}). Pass custom_objects to replace the attribute that holds it."
         ) from e
 
@@ -184,11 +206,12 @@ def find_safe_global(module: str, name: str) -> Any:
         module = "numpy._core" + module[len("numpy.core") :]
     if (module, name) in _user_safe_globals:
         return _user_safe_globals[(module, name)]
-    for prefix in ("stable_baselines3.", "mlx_baselines3."):
-        if module.startswith(prefix):
+    for theirs, ours, classes in _PACKAGES:
+        prefix = next((p for p in (theirs, ours) if module.startswith(p)), None)
+        if prefix is not None:
             relative = module[len(prefix) :]
-            if name in _SB3_CLASSES.get(relative, ()):
-                return _ours(relative, name)
+            if name in classes.get(relative, ()):
+                return _ours(relative, name, theirs, ours)
             raise _refuse(module, name)
     if (mlx_class := torch_class_to_mlx(module, name)) is not None:
         return mlx_class
@@ -287,11 +310,12 @@ _STORAGE_NAME_OF_DTYPE = {dtype: name for name, dtype in _STORAGE_DTYPES.items()
 def _mlx_global_names() -> dict[Any, tuple[str, str]]:
     # Our classes and MLX's, by the name SB3 and torch know them under.
     names: dict[Any, tuple[str, str]] = {}
-    for relative, class_names in _SB3_CLASSES.items():
-        module = sys.modules.get(f"mlx_baselines3.{relative}")
-        for class_name in class_names:
-            if module is not None and hasattr(module, class_name):
-                names[getattr(module, class_name)] = (f"stable_baselines3.{relative}", class_name)
+    for theirs, ours, classes in _PACKAGES:
+        for relative, class_names in classes.items():
+            module = sys.modules.get(f"{ours}{relative}")
+            for class_name in class_names:
+                if module is not None and hasattr(module, class_name):
+                    names[getattr(module, class_name)] = (f"{theirs}{relative}", class_name)
     for torch_module, mapping in TORCH_TO_MLX_CLASSES.items():
         for torch_name, (mlx_module, mlx_name) in mapping.items():
             names.setdefault(getattr(mlx_module, mlx_name), (torch_module, torch_name))

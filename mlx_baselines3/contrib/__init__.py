@@ -3,6 +3,12 @@
 Each algorithm is imported on its own line, in sb3_contrib's order, as it lands.
 """
 
+from mlx_baselines3.contrib.ppo_mask import MaskablePPO
+from mlx_baselines3.contrib.ppo_recurrent import RecurrentPPO
 from mlx_baselines3.version import __version__
 
-__all__: list[str] = []
+__all__ = [
+    "MaskablePPO",
+    "RecurrentPPO",
+    "__version__",
+]

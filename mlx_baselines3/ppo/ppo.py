@@ -1,4 +1,5 @@
 import warnings
+from functools import partial
 from typing import Any, ClassVar, TypeVar
 
 import mlx.core as mx
@@ -18,6 +19,14 @@ from mlx_baselines3.common.utils import FloatSchedule, explained_variance
 from mlx_baselines3.common.validation import check_hyperparameters
 
 SelfPPO = TypeVar("SelfPPO", bound="PPO")
+
+
+def _mean(x: mx.array) -> mx.array:
+    return x.mean()
+
+
+def _masked_mean(x: mx.array, mask: mx.array) -> mx.array:
+    return (x * mask).sum() / mask.sum()
 
 
 class PPO(OnPolicyAlgorithm):
@@ -123,14 +132,16 @@ class PPO(OnPolicyAlgorithm):
 
         # Sanity check, otherwise it will lead to noisy gradient and NaN
         # because of the advantage normalization
-        if normalize_advantage and batch_size <= 1:
+        if normalize_advantage and batch_size is not None and batch_size <= 1:
             raise UsageError(
                 f"`batch_size` must be greater than 1, got {batch_size}. "
                 "See https://github.com/DLR-RM/stable-baselines3/issues/440"
             )
 
         # After SB3's own `batch_size` check above, so that its message comes first where both apply.
-        check_hyperparameters(self, batch_size=batch_size, n_epochs=n_epochs, clip_range=clip_range, target_kl=target_kl)
+        # batch_size=None (the whole rollout) is allowed by the PPO variants of sb3-contrib.
+        sizes = {} if batch_size is None else {"batch_size": batch_size}
+        check_hyperparameters(self, **sizes, n_epochs=n_epochs, clip_range=clip_range, target_kl=target_kl)
 
         if self.env is not None:
             # Check that `n_steps * n_envs > 1` to avoid NaN when doing advantage normalization
@@ -141,8 +152,9 @@ class PPO(OnPolicyAlgorithm):
                     f"Currently n_steps={self.n_steps} and n_envs={self.env.num_envs}"
                 )
             # Check that the rollout buffer size is a multiple of the mini-batch size
-            untruncated_batches = buffer_size // batch_size
-            if buffer_size % batch_size > 0:
+            # None: the whole rollout is one minibatch
+            untruncated_batches = buffer_size // (batch_size or buffer_size)
+            if batch_size is not None and buffer_size % batch_size > 0:
                 warnings.warn(
                     f"You have specified a mini-batch size of {batch_size},"
                     f" but because the `RolloutBuffer` is of size `n_steps * n_envs = {buffer_size}`,"
@@ -183,43 +195,48 @@ class PPO(OnPolicyAlgorithm):
         """
         policy = self.policy
         optimizer = policy.optimizer
-        discrete = isinstance(self.action_space, spaces.Discrete)
         clip_values = self.clip_range_vf is not None
         normalize_advantage = self.normalize_advantage
         max_grad_norm = self.max_grad_norm
         use_target_kl = self.target_kl is not None
 
-        def loss_fn(obs, actions, old_values, old_log_prob, advantages, returns, scalars):
+        def loss_fn(batch, scalars):
             clip_range, clip_range_vf = scalars["clip_range"], scalars["clip_range_vf"]
-            if discrete:
-                # Convert discrete action from float to long
-                actions = actions.reshape(-1)
-            values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+            values, log_prob, entropy = self._evaluate_batch(batch)
             values = values.reshape(-1)
+            advantages, old_log_prob = batch["advantages"], batch["old_log_prob"]
+            old_values, returns = batch["old_values"], batch["returns"]
+            # Padded sequences (RecurrentPPO's samples) flag their real steps in "mask": statistics run over those only.
+            mask = batch.get("mask")
+            mean = _mean if mask is None else partial(_masked_mean, mask=mask)
             # Normalize advantage (torch's std is the unbiased one)
             if normalize_advantage and advantages.shape[0] > 1:
-                advantages = (advantages - advantages.mean()) / (mx.std(advantages, ddof=1) + 1e-8)
+                if mask is None:
+                    std = mx.std(advantages, ddof=1)
+                else:
+                    std = mx.sqrt(mx.sum(mask * mx.square(advantages - mean(advantages))) / (mask.sum() - 1))
+                advantages = (advantages - mean(advantages)) / (std + 1e-8)
 
             # ratio between old and new policy, should be one at the first iteration
             ratio = mx.exp(log_prob - old_log_prob)
             policy_loss_1 = advantages * ratio
             policy_loss_2 = advantages * mx.clip(ratio, 1 - clip_range, 1 + clip_range)
-            policy_loss = -mx.minimum(policy_loss_1, policy_loss_2).mean()
-            clip_fraction = (mx.abs(ratio - 1) > clip_range).astype(mx.float32).mean()
+            policy_loss = -mean(mx.minimum(policy_loss_1, policy_loss_2))
+            clip_fraction = mean((mx.abs(ratio - 1) > clip_range).astype(mx.float32))
 
             if clip_values:
                 # Clip the difference between old and new value (depends on the reward scaling)
                 values_pred = old_values + mx.clip(values - old_values, -clip_range_vf, clip_range_vf)
             else:
                 values_pred = values
-            value_loss = nn.losses.mse_loss(values_pred, returns)
+            value_loss = mean(mx.square(returns - values_pred))
 
             # Entropy loss favors exploration; approximate it with -log_prob when there is no closed form
-            entropy_loss = mx.mean(log_prob) if entropy is None else -mx.mean(entropy)
+            entropy_loss = mean(log_prob) if entropy is None else -mean(entropy)
             loss = policy_loss + scalars["ent_coef"] * entropy_loss + scalars["vf_coef"] * value_loss
 
             log_ratio = mx.stop_gradient(log_prob - old_log_prob)
-            approx_kl = mx.mean((mx.exp(log_ratio) - 1) - log_ratio)
+            approx_kl = mean((mx.exp(log_ratio) - 1) - log_ratio)
             stats = dict(
                 policy_gradient_loss=policy_loss,
                 value_loss=value_loss,
@@ -232,7 +249,7 @@ class PPO(OnPolicyAlgorithm):
         loss_and_grad = nn.value_and_grad(policy, loss_fn)
 
         def step(batch, scalars, active):
-            (loss, stats), grads = loss_and_grad(*batch, scalars)
+            (loss, stats), grads = loss_and_grad(batch, scalars)
             if use_target_kl:
                 active = mx.logical_and(active, stats["approx_kl"] <= 1.5 * scalars["target_kl"])
                 old_params = policy.trainable_parameters()
@@ -247,6 +264,21 @@ class PPO(OnPolicyAlgorithm):
             return {"loss": loss, **stats}, active
 
         return compile_update(step, [policy.state, optimizer.state])
+
+    def _evaluate_batch(self, batch: dict[str, Any]) -> tuple[mx.array, mx.array, mx.array | None]:
+        """
+        Values, log-probabilities and entropy of a minibatch's actions under the current policy, inside the compiled
+        update. The one place that knows which fields of the buffer's samples the policy needs: PPO variants whose
+        buffers hold more (MaskablePPO's masks, RecurrentPPO's LSTM states) override it.
+
+        :param batch: the minibatch, the buffer's samples as a dict by field name
+        :return: values, log-probabilities, entropy (None when it has no closed form)
+        """
+        actions = batch["actions"]
+        if isinstance(self.action_space, spaces.Discrete):
+            # Convert discrete action from float to long
+            actions = actions.reshape(-1)
+        return self.policy.evaluate_actions(batch["observations"], actions)
 
     def train(self) -> None:
         """Update the policy with the rollout in the buffer."""
@@ -277,7 +309,7 @@ class PPO(OnPolicyAlgorithm):
             epoch_start = len(steps)
             for rollout_data in self.rollout_buffer.get(self.batch_size):
                 was_active = active
-                stats, active = self._train_step(tuple(rollout_data), scalars, active)
+                stats, active = self._train_step(rollout_data._asdict(), scalars, active)
                 # Evaluating one output of the compiled step runs all of it; asynchronously, so that the host
                 # prepares the next minibatch meanwhile.
                 mx.async_eval(stats)
