@@ -25,6 +25,8 @@ from mlx_baselines3.contrib.common.maskable.distributions import (
 )
 
 th = pytest.importorskip("torch")
+# One torch thread: on a small shared CPU, torch's thread pool spins against everything else (LSTM backward 50x slower).
+th.set_num_threads(1)
 sb3_contrib = pytest.importorskip("sb3_contrib")
 from sb3_contrib.common.maskable import distributions as their_distributions  # noqa: E402
 from stable_baselines3.common.callbacks import BaseCallback  # noqa: E402
