@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mlx_baselines3.common.envs import IdentityEnv
+from mlx_baselines3.common.exceptions import UsageError
 
 
 def _draw_invalid(possible_actions: np.ndarray, correct: list[int], n_invalid_actions: int) -> list[int]:
@@ -35,7 +36,7 @@ class InvalidActionEnvDiscrete(IdentityEnv[int]):
         if dim is None:
             dim = 1
         if n_invalid_actions >= dim:
-            raise ValueError(f"Too many invalid actions: n_invalid_actions={n_invalid_actions} must be < dim={dim}")
+            raise UsageError(f"Too many invalid actions: n_invalid_actions={n_invalid_actions} must be < dim={dim}")
         space = spaces.Discrete(dim)
         self.n_invalid_actions = n_invalid_actions
         self.possible_actions = np.arange(int(space.n), dtype=int)

@@ -306,7 +306,8 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
             state = (zeros, zeros)
         states = tuple(mx.array(np.asarray(s, dtype=np.float32)) for s in state)
         if len(states) != 2 or any(s.shape != (n_layers, n_envs, hidden_size) for s in states):
-            raise ValueError(
+            # torch's LSTM refuses such states with a RuntimeError in sb3-contrib: the same type here.
+            raise RuntimeError(
                 f"The LSTM state must be a (hidden, cell) pair of arrays of shape {(n_layers, n_envs, hidden_size)} "
                 f"(n_lstm_layers, n_envs, lstm_hidden_size), got {[tuple(s.shape) for s in states]}: pass the state "
                 "returned by the previous predict() call, or None at the start."
@@ -315,7 +316,7 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
             episode_start = np.zeros(n_envs, dtype=bool)
         starts = mx.array(np.asarray(episode_start, dtype=np.float32).reshape(-1))
         if starts.size != n_envs:
-            raise ValueError(f"episode_start has {starts.size} values for {n_envs} observations: give one per env.")
+            raise RuntimeError(f"episode_start has {starts.size} values for {n_envs} observations: give one per env.")
         actions, new_states = self._predict(obs_tensor, states, starts, deterministic=deterministic)
         mx.eval(actions, new_states)
         return self.actions_to_env(actions, vectorized_env), (np.array(new_states[0]), np.array(new_states[1]))
