@@ -7,8 +7,8 @@ environment or the minibatch's start. Each sequence starts from the LSTM states 
 
 The padded layout differs in one respect, for compiled code: sb3-contrib pads to the minibatch's own
 ``(n_seq, max_length)``, which changes from one minibatch to the next, and every new shape would trace and compile the
-update again. Here ``length`` is the longest a sequence can be, ``min(batch_size, n_steps)``, and ``n_seq`` is rounded
-up to a power of two: a handful of shapes over a whole training run. Padding steps are masked out of the loss
+update again. Here both are rounded up to powers of two (the length at most to ``min(batch_size, n_steps)``, the
+longest a sequence can be): a handful of shapes over a whole training run. Padding steps are masked out of the loss
 (``mask``) and come after the real steps of their sequence, so they change nothing but the work done.
 """
 
@@ -27,6 +27,10 @@ from mlx_baselines3.contrib.common.recurrent.type_aliases import (
 )
 
 _STATE_NAMES = ("hidden_states_pi", "cell_states_pi", "hidden_states_vf", "cell_states_vf")
+
+
+def _next_power_of_two(n: int) -> int:
+    return 1 << (n - 1).bit_length()
 
 
 def create_sequencers(episode_starts: np.ndarray, env_change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,8 +134,9 @@ class _RecurrentStorage:
     ) -> Any:
         seq_starts, seq_ends = create_sequencers(self.episode_starts[batch_inds], env_change[batch_inds])
         n_seq = len(seq_starts)
-        padded_n_seq = 1 << (n_seq - 1).bit_length()
         lengths = seq_ends - seq_starts + 1
+        padded_n_seq = _next_power_of_two(n_seq)
+        max_length = min(_next_power_of_two(int(lengths.max())), max_length)
         # Rollout index of every (sequence, step) slot; padding slots repeat the sequence's first step, masked out.
         offsets = np.arange(max_length)
         valid = offsets[None, :] < lengths[:, None]
