@@ -16,6 +16,8 @@ TORCH_ONLY = {
     ("common.distributions", "Normal"): "torch.distributions class",
     ("common.distributions", "TorchDistribution"): "torch.distributions.Distribution, the base of the three above",
     ("common.sb2_compat.rmsprop_tf_like", "Optimizer"): "torch.optim.Optimizer; our RMSpropTFLike is an mlx one",
+    # sb3-contrib
+    ("common.maskable.distributions", "Categorical"): "torch.distributions class; MaskableCategorical is our own",
 }
 # torch objects that we do provide, as their torch-free counterparts.
 PROVIDED_FOR_TORCH = {
@@ -81,7 +83,8 @@ def test_torch_only_names_are_torch_objects_in_sb3():
     # The exclusion list stays honest: each entry is still a torch object in SB3.
     pytest.importorskip("stable_baselines3")
     for relative, name in TORCH_ONLY:
-        value = getattr(importlib.import_module(f"stable_baselines3.{relative}"), name)
+        package = "sb3_contrib" if relative.startswith(("common.maskable", "common.recurrent")) else "stable_baselines3"
+        value = getattr(importlib.import_module(f"{package}.{relative}"), name)
         assert _is_torch(value), (relative, name, value)
 
 

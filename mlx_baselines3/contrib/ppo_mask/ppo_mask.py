@@ -6,8 +6,11 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.buffers import RolloutBuffer
 from mlx_baselines3.common.callbacks import BaseCallback
+from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm as OnPolicyAlgorithm  # sb3-contrib's namespace
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from mlx_baselines3.common.utils import FloatSchedule as FloatSchedule
+from mlx_baselines3.common.utils import explained_variance as explained_variance
 from mlx_baselines3.common.utils import obs_as_tensor
 from mlx_baselines3.common.vec_env import VecEnv
 from mlx_baselines3.contrib.common.maskable.buffers import MaskableDictRolloutBuffer, MaskableRolloutBuffer

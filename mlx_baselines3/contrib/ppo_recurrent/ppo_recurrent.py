@@ -4,8 +4,13 @@ import mlx.core as mx
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.buffers import RolloutBuffer as RolloutBuffer
+from mlx_baselines3.common.callbacks import BaseCallback as BaseCallback
+from mlx_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm as OnPolicyAlgorithm  # sb3-contrib's namespace
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from mlx_baselines3.common.utils import FloatSchedule as FloatSchedule
+from mlx_baselines3.common.utils import explained_variance as explained_variance
 from mlx_baselines3.common.utils import obs_as_tensor
 from mlx_baselines3.common.vec_env import VecEnv
 from mlx_baselines3.contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer, RecurrentRolloutBuffer

@@ -9,6 +9,7 @@ from gymnasium import spaces
 from mlx_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.type_aliases import TensorDict
+from mlx_baselines3.common.vec_env import VecNormalize as VecNormalize  # sb3-contrib's module namespace
 
 
 class MaskableRolloutBufferSamples(NamedTuple):

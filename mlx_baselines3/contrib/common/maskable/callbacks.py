@@ -1,6 +1,7 @@
 """``EvalCallback`` for masked models."""
 
 from mlx_baselines3.common.callbacks import EvalCallback
+from mlx_baselines3.common.vec_env import sync_envs_normalization as sync_envs_normalization  # sb3-contrib's namespace
 from mlx_baselines3.contrib.common.maskable.evaluation import evaluate_policy
 
 

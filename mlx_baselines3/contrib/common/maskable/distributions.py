@@ -17,7 +17,10 @@ from gymnasium import spaces
 from mlx_baselines3.common.distributions import CategoricalDistribution, Distribution, MultiCategoricalDistribution
 from mlx_baselines3.common.exceptions import UsageError
 
-SelfMaskableDistribution = TypeVar("SelfMaskableDistribution", bound="MaskableDistribution")
+SelfMaskableCategoricalDistribution = TypeVar("SelfMaskableCategoricalDistribution", bound="MaskableCategoricalDistribution")
+SelfMaskableMultiCategoricalDistribution = TypeVar(
+    "SelfMaskableMultiCategoricalDistribution", bound="MaskableMultiCategoricalDistribution"
+)
 MaybeMasks = mx.array | np.ndarray | None
 
 # The logit of a masked-out choice (sb3-contrib's value).
@@ -55,6 +58,60 @@ def as_mask_array(masks: mx.array | np.ndarray | list, shape: tuple[int, ...]) -
             f"logits of shape {shape}: give one flag per choice of each action dimension, for each observation."
         )
     return masks.reshape(shape).astype(mx.bool_)
+
+
+class MaskableCategorical:
+    """
+    One categorical distribution with masking (sb3-contrib's torch ``Categorical`` subclass, as MLX arrays): give
+    ``logits`` or ``probs``; ``apply_masking`` gives masked-out choices probability 0, ``apply_masking(None)`` restores
+    the original logits.
+
+    :param probs: non-negative weights of the choices (normalized along the last axis)
+    :param logits: unnormalized log-probabilities
+    :param validate_args: unused (torch's argument checking)
+    :param masks: True where a choice is allowed, or None
+    """
+
+    def __init__(
+        self,
+        probs: mx.array | None = None,
+        logits: mx.array | None = None,
+        validate_args: bool | None = None,
+        masks: MaybeMasks = None,
+    ):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._original_logits = mx.log(probs) if logits is None else logits
+        self.masks: mx.array | None = None
+        self.logits = _masked_log_softmax(self._original_logits, None)
+        self.apply_masking(masks)
+
+    def apply_masking(self, masks: MaybeMasks) -> None:
+        """
+        :param masks: True where a choice is allowed (shaped like the logits), or None to remove the masking
+        """
+        self.masks = None if masks is None else as_mask_array(masks, tuple(self._original_logits.shape))
+        # As torch's Categorical, ``logits`` are the normalized log-probabilities.
+        self.logits = _masked_log_softmax(self._original_logits, self.masks)
+
+    @property
+    def probs(self) -> mx.array:
+        return mx.exp(self.logits)
+
+    def log_prob(self, value: mx.array) -> mx.array:
+        """
+        :param value: choices, shaped like the batch
+        :return: their log-probabilities
+        """
+        return mx.take_along_axis(self.logits, value.astype(mx.int32)[..., None], axis=-1).squeeze(-1)
+
+    def entropy(self) -> mx.array:
+        """:return: the entropy of each distribution, masked-out choices counting 0"""
+        return _masked_entropy(self.logits, self.masks)
+
+    def sample(self) -> mx.array:
+        """:return: one choice per distribution, among the allowed ones"""
+        return mx.random.categorical(self.logits, axis=-1)
 
 
 class MaskableDistribution(Distribution, ABC):

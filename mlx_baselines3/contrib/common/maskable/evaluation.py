@@ -7,7 +7,10 @@ import gymnasium as gym
 import numpy as np
 
 from mlx_baselines3.common import evaluation
+from mlx_baselines3.common.monitor import Monitor as Monitor  # sb3-contrib's module namespace
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from mlx_baselines3.common.vec_env import VecMonitor as VecMonitor
+from mlx_baselines3.common.vec_env import is_vecenv_wrapped as is_vecenv_wrapped
 from mlx_baselines3.contrib.common.maskable.utils import get_action_masks, is_masking_supported
 
 
@@ -77,3 +80,12 @@ def evaluate_policy(
         return_episode_rewards=return_episode_rewards,
         warn=warn,
     )
+
+
+def __getattr__(name: str):
+    # sb3-contrib's module imports MaskablePPO (for a type hint); lazily here, as ppo_mask imports this package.
+    if name == "MaskablePPO":
+        from mlx_baselines3.contrib.ppo_mask import MaskablePPO
+
+        return MaskablePPO
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,9 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.policies import ActorCriticPolicy
+from mlx_baselines3.common.policies import BasePolicy as BasePolicy  # sb3-contrib's module namespace
 from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor, NatureCNN
+from mlx_baselines3.common.torch_layers import MlpExtractor as MlpExtractor
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
 from mlx_baselines3.contrib.common.maskable.buffers import mask_dims
 from mlx_baselines3.contrib.common.maskable.distributions import (

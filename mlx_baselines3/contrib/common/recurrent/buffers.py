@@ -12,7 +12,8 @@ longest a sequence can be): a handful of shapes over a whole training run. Paddi
 (``mask``) and come after the real steps of their sequence, so they change nothing but the work done.
 """
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any
 
 import mlx.core as mx
@@ -20,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mlx_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
+from mlx_baselines3.common.vec_env import VecNormalize as VecNormalize  # sb3-contrib's module namespace
 from mlx_baselines3.contrib.common.recurrent.type_aliases import (
     RecurrentDictRolloutBufferSamples,
     RecurrentRolloutBufferSamples,
@@ -33,19 +35,76 @@ def _next_power_of_two(n: int) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def create_sequencers(episode_starts: np.ndarray, env_change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def pad(
+    seq_start_indices: np.ndarray,
+    seq_end_indices: np.ndarray,
+    device: Any,
+    tensor: np.ndarray,
+    padding_value: float = 0.0,
+) -> mx.array:
     """
-    Where the sequences of a minibatch start and end.
+    Cut a minibatch's values into its sequences and pad them to the longest one.
 
-    :param episode_starts: episode-start flags of the minibatch's steps, in order
-    :param env_change: 1 where a step comes from another environment than the one before it
-    :return: the index of each sequence's first step, and of its last
+    :param seq_start_indices: index of each sequence's first step
+    :param seq_end_indices: index of each sequence's last step
+    :param device: unused (kept for sb3-contrib's signature)
+    :param tensor: the values, ``(batch_size, *shape)``
+    :param padding_value: value of the padding steps
+    :return: ``(n_seq, max_length, *shape)``
     """
+    lengths = seq_end_indices - seq_start_indices + 1
+    offsets = np.arange(int(lengths.max()))
+    valid = offsets[None, :] < lengths[:, None]
+    positions = np.where(valid, seq_start_indices[:, None] + offsets[None, :], seq_start_indices[:, None])
+    padded = np.asarray(tensor)[positions]
+    padded[~valid] = padding_value
+    return mx.array(padded)
+
+
+def pad_and_flatten(
+    seq_start_indices: np.ndarray,
+    seq_end_indices: np.ndarray,
+    device: Any,
+    tensor: np.ndarray,
+    padding_value: float = 0.0,
+) -> mx.array:
+    """
+    ``pad`` scalar values per step and flatten them sequence by sequence: ``(n_seq * max_length,)``.
+
+    :param seq_start_indices: index of each sequence's first step
+    :param seq_end_indices: index of each sequence's last step
+    :param device: unused (kept for sb3-contrib's signature)
+    :param tensor: the values, ``(batch_size,)`` or ``(batch_size, 1)``
+    :param padding_value: value of the padding steps
+    :return: the padded values, flattened
+    """
+    return pad(seq_start_indices, seq_end_indices, device, tensor, padding_value).reshape(-1)
+
+
+def _sequence_bounds(episode_starts: np.ndarray, env_change: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # A sequence starts at an episode start, a change of environment and the minibatch's first step.
     seq_start = np.logical_or(episode_starts, env_change).flatten()
     seq_start[0] = True
     seq_start_indices = np.flatnonzero(seq_start)
-    seq_end_indices = np.concatenate([seq_start_indices[1:] - 1, [len(episode_starts) - 1]])
+    seq_end_indices = np.concatenate([seq_start_indices[1:] - 1, [len(seq_start) - 1]])
     return seq_start_indices, seq_end_indices
+
+
+def create_sequencers(
+    episode_starts: np.ndarray, env_change: np.ndarray, device: Any = None
+) -> tuple[np.ndarray, Callable[..., mx.array], Callable[..., mx.array]]:
+    """
+    Where the sequences of a minibatch start, with ``pad`` and ``pad_and_flatten`` bound to its sequences.
+
+    :param episode_starts: episode-start flags of the minibatch's steps, in order
+    :param env_change: 1 where a step comes from another environment than the one before it
+    :param device: unused (kept for sb3-contrib's signature)
+    :return: the index of each sequence's first step, and the two padding functions
+    """
+    seq_start_indices, seq_end_indices = _sequence_bounds(episode_starts, env_change)
+    local_pad = partial(pad, seq_start_indices, seq_end_indices, device)
+    local_pad_and_flatten = partial(pad_and_flatten, seq_start_indices, seq_end_indices, device)
+    return seq_start_indices, local_pad, local_pad_and_flatten
 
 
 class _RecurrentStorage:
@@ -132,7 +191,7 @@ class _RecurrentStorage:
     def _padded_samples(
         self, data: tuple, states: tuple, batch_inds: np.ndarray, env_change: np.ndarray, max_length: int
     ) -> Any:
-        seq_starts, seq_ends = create_sequencers(self.episode_starts[batch_inds], env_change[batch_inds])
+        seq_starts, seq_ends = _sequence_bounds(self.episode_starts[batch_inds], env_change[batch_inds])
         n_seq = len(seq_starts)
         lengths = seq_ends - seq_starts + 1
         padded_n_seq = _next_power_of_two(n_seq)

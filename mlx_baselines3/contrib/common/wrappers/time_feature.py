@@ -5,6 +5,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.core import ActType as ActType  # sb3-contrib's module namespace
 
 from mlx_baselines3.common.exceptions import UsageError
 
