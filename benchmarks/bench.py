@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: Import name of each library the benchmark knows.
 LIBRARIES = {"mlx": "mlx_baselines3", "sb3": "stable_baselines3", "sbx": "sbx"}
+#: Where each library keeps the sb3-contrib algorithms (SBX's TQC/CrossQ are top-level).
+CONTRIB_LIBRARIES = {"mlx": "mlx_baselines3.contrib", "sb3": "sb3_contrib", "sbx": "sbx"}
 
 #: What ``--libs`` accepts: a library on one device. The plain names run on the CPU; the GPU targets need MLX's
 #: CUDA (or Metal) backend and a CUDA build of torch.
@@ -82,6 +84,7 @@ VERSIONED = [
 ]
 
 FAKE_IMAGE = "FakeImage84x84x4"
+INVALID_ACTIONS = "InvalidActionEnvDiscrete"
 
 
 class FakeImageEnv(gym.Env):
@@ -121,6 +124,7 @@ class Workload:
     :param timesteps: default budget of the timed ``learn``
     :param warmup: budget of the warm-up ``learn`` (enough for at least one gradient step)
     :param kwargs: hyperparameters that differ from the algorithm's defaults
+    :param contrib: an sb3-contrib algorithm (``mlx_baselines3.contrib`` / ``sb3_contrib``)
     """
 
     algo: str
@@ -130,6 +134,7 @@ class Workload:
     timesteps: int
     warmup: int
     kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    contrib: bool = False
 
 
 WORKLOADS = {
@@ -163,7 +168,26 @@ WORKLOADS = {
             "ent_coef": 0.01,
         },
     ),
+    # sb3-contrib: masked PPO on its invalid-action test env (half the actions masked), recurrent PPO with the RL Zoo's
+    # CartPole LSTM settings (sequences of up to 32 steps, 8 envs).
+    "maskable_ppo_invalid": Workload("MaskablePPO", INVALID_ACTIONS, 8, "MlpPolicy", timesteps=32_768, warmup=1, contrib=True),
+    "recurrent_ppo_cartpole": Workload(
+        "RecurrentPPO",
+        "CartPole-v1",
+        8,
+        "MlpLstmPolicy",
+        timesteps=8_192,
+        warmup=1,
+        kwargs={"n_steps": 32, "batch_size": 256, "n_epochs": 10, "policy_kwargs": {"lstm_hidden_size": 64}},
+        contrib=True,
+    ),
 }
+
+
+def _invalid_action_env() -> gym.Env:
+    from mlx_baselines3.contrib.common.envs import InvalidActionEnvDiscrete
+
+    return InvalidActionEnvDiscrete(dim=20, n_invalid_actions=10)
 
 
 def run_one(target: str, workload_name: str, timesteps: int, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -196,12 +220,15 @@ def run_one(target: str, workload_name: str, timesteps: int, seed: int, kwargs: 
 
         if not torch.cuda.is_available():
             return {"status": "n/a"}
-    module = importlib.import_module(LIBRARIES[lib])
+    try:
+        module = importlib.import_module((CONTRIB_LIBRARIES if workload.contrib else LIBRARIES)[lib])
+    except ImportError:
+        return {"status": "n/a"}
     algo_class = getattr(module, workload.algo, None)
     if algo_class is None or workload.policy not in getattr(algo_class, "policy_aliases", {}):
         return {"status": "n/a"}
     make_vec_env = importlib.import_module(ENV_UTIL[lib]).make_vec_env
-    env_id = FakeImageEnv if workload.env_id == FAKE_IMAGE else workload.env_id
+    env_id = {FAKE_IMAGE: FakeImageEnv, INVALID_ACTIONS: _invalid_action_env}.get(workload.env_id, workload.env_id)
     env = make_vec_env(env_id, n_envs=workload.n_envs, seed=seed)
     model = algo_class(workload.policy, env, seed=seed, verbose=0, **model_kwargs)
 
