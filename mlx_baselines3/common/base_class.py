@@ -34,6 +34,7 @@ from mlx_baselines3.common.save_util import (
     recursive_setattr,
     save_to_zip_file,
 )
+from mlx_baselines3.common.streams import run_on_model_device
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from mlx_baselines3.common.type_aliases import TensorDict as TensorDict  # SB3 exposes it here
 from mlx_baselines3.common.utils import (
@@ -83,6 +84,20 @@ def maybe_make_env(env: GymEnv | str, verbose: int) -> GymEnv:
     return env
 
 
+# The public calls that run on the model's device from any thread (common/streams.py), and whether they change the
+# model's arrays (then evaluated before returning).
+_DEVICE_METHODS = (
+    ("_setup_model", True),
+    ("learn", True),
+    ("train", True),
+    ("set_parameters", True),
+    ("predict", False),
+    ("get_parameters", False),
+    ("save", False),
+    ("load", True),
+)
+
+
 class BaseAlgorithm(ABC):
     """
     The base of RL algorithms.
@@ -112,6 +127,10 @@ class BaseAlgorithm(ABC):
     lr_schedule: Schedule
     _logger: Logger
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        run_on_model_device(cls, _DEVICE_METHODS)
+
     def __init__(
         self,
         policy: str | type[BasePolicy],
@@ -134,12 +153,12 @@ class BaseAlgorithm(ABC):
         else:
             self.policy_class = policy
 
+        # The model's own device: its work runs there (see common/streams.py), MLX's default device is left alone.
         self.device = get_device(device)
-        mx.set_default_device(self.device)
         # With "auto" and a GPU, the device is settled once the policy exists: see _choose_auto_device().
-        self._device_undecided = isinstance(device, str) and device.lower() == "auto" and self.device == mx.gpu
+        self._device_undecided = isinstance(device, str) and device.lower() == "auto" and self.device.type != "cpu"
         if verbose >= 1 and not self._device_undecided:
-            print(f"Using {'cpu' if self.device == mx.cpu else 'gpu'} device")
+            print(f"Using {self.device.type} device")
 
         self.verbose = verbose
         self.policy_kwargs = {} if policy_kwargs is None else policy_kwargs
@@ -292,10 +311,10 @@ class BaseAlgorithm(ABC):
         if self._device_undecided:
             self._device_undecided = False
             if not gpu_pays_off:
-                self.device = mx.cpu
-                mx.set_default_device(self.device)
+                self.device = get_device("cpu")
             if self.verbose >= 1:
-                print(f"Using {'cpu' if self.device == mx.cpu else 'gpu'} device")
+                print(f"Using {self.device.type} device")
+        self.policy.device = self.device
         return gpu_pays_off
 
     def _setup_lr_schedule(self) -> None:
@@ -767,6 +786,9 @@ _ALGORITHM_MARKERS = {
     "policy_delay": "TD3 or DDPG",
     "target_policy_noise": "TD3 or DDPG",
 }
+
+
+run_on_model_device(BaseAlgorithm, _DEVICE_METHODS)
 
 
 def _check_saved_by(model: BaseAlgorithm, data: dict[str, Any], path: Any) -> None:

@@ -19,6 +19,7 @@ from mlx_baselines3.common.type_aliases import (
     ReplayBufferSamples,
     RolloutBufferSamples,
 )
+from mlx_baselines3.common.utils import Device
 from mlx_baselines3.common.utils import get_device as get_device  # SB3 exposes it here
 from mlx_baselines3.common.vec_env import VecNormalize
 
@@ -461,8 +462,8 @@ class ReplayBuffer(BaseBuffer):
         """:return: the state to pickle, with the device as a name, so that the file loads without MLX objects (and in SB3)"""
         state = self.__dict__.copy()
         device = state.get("device")
-        if isinstance(device, (mx.Device, mx.DeviceType)):
-            state["device"] = "cpu" if device in (mx.cpu, mx.Device(mx.cpu)) else "gpu"
+        if isinstance(device, (mx.Device, mx.DeviceType, Device)):
+            state["device"] = str(get_device(device))  # torch's names: "cpu", "cuda", "mps"
         return state
 
     @staticmethod

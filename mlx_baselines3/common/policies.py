@@ -28,6 +28,7 @@ from mlx_baselines3.common.distributions import StateDependentNoiseDistribution 
 from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim, is_image_space, maybe_transpose, preprocess_obs
 from mlx_baselines3.common.save_util import atomic_open, load_module_state_dict, module_state_dict, open_path
+from mlx_baselines3.common.streams import run_on_model_device, settle
 from mlx_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
     CombinedExtractor,
@@ -177,6 +178,8 @@ class BaseModel(nn.Module):
         optimizer_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
+        # Built inside the algorithm's device scope, so this is the model's device (see common/streams.py).
+        self.device = get_device(mx.default_device())
         self.observation_space = observation_space
         self.action_space = action_space
         _set_config(self, features_extractor_kwargs=features_extractor_kwargs or {}, optimizer_kwargs=optimizer_kwargs or {})
@@ -227,11 +230,6 @@ class BaseModel(nn.Module):
             action_space=self.action_space,
             normalize_images=self.normalize_images,
         )
-
-    @property
-    def device(self) -> mx.Device:
-        """The device MLX runs this model's computations on."""
-        return mx.default_device()
 
     #: Sub-networks that stay in evaluation mode whatever the policy's mode (target networks).
     _eval_only_networks: tuple[str, ...] = ()
@@ -288,7 +286,7 @@ class BaseModel(nn.Module):
         :param trusted: unpickle any class the file names (only for files you trust: unpickling can run code)
         :return: the model
         """
-        get_device(device)
+        chosen = get_device(device)
         file = open_path(path, "r")
         try:
             saved = torch_format.load(file, trusted=trusted, map_tensor=mx.array)
@@ -297,8 +295,10 @@ class BaseModel(nn.Module):
                 file.close()
         if not isinstance(saved, dict) or not {"state_dict", "data"} <= saved.keys():
             raise ValueError(f"{path} is not a policy file: save() writes a dict with 'state_dict' and 'data'.")
-        model = cls(**saved["data"])
-        load_module_state_dict(model, saved["state_dict"])
+        with mx.stream(chosen.mlx_device):
+            model = cls(**saved["data"])
+            load_module_state_dict(model, saved["state_dict"])
+            settle(model)
         return model
 
     def parameters_to_vector(self) -> np.ndarray:
@@ -436,6 +436,11 @@ class BasePolicy(BaseModel, ABC):
         super().__init__(*args, **kwargs)
         self._squash_output = squash_output
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # predict() runs on the policy's device from any thread (common/streams.py).
+        run_on_model_device(cls, (("predict", False),))
+
     @staticmethod
     def _dummy_schedule(progress_remaining: float) -> float:
         """(float) Placeholder learning rate schedule for policies built only to predict."""
@@ -553,6 +558,9 @@ class BasePolicy(BaseModel, ABC):
         """
         low, high = self.action_space.low, self.action_space.high
         return low + (0.5 * (scaled_action + 1.0) * (high - low))
+
+
+run_on_model_device(BasePolicy, (("predict", False),))
 
 
 class ActorCriticPolicy(BasePolicy):

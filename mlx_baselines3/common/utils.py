@@ -5,6 +5,7 @@ import os
 import platform
 import random
 import re
+import sys
 import warnings
 from collections import deque
 from collections.abc import Iterable
@@ -168,9 +169,6 @@ def constant_fn(val: float) -> Schedule:
     return ConstantSchedule(val)
 
 
-_DEVICE_NAMES = {"cpu": mx.cpu, "gpu": mx.gpu, "mps": mx.gpu, "cuda": mx.gpu}
-
-
 def _gpu_available() -> bool:
     try:
         return mx.is_available(mx.gpu)
@@ -178,27 +176,132 @@ def _gpu_available() -> bool:
         return False
 
 
-def get_device(device: "mx.Device | str" = "auto") -> "mx.Device | mx.DeviceType":
-    """
-    Translate a device name into an MLX device.
+def _gpu_type() -> str:
+    """:return: torch's name for the GPU MLX drives here: ``"mps"`` (Apple's Metal) on macOS, else ``"cuda"``"""
+    return "mps" if sys.platform == "darwin" else "cuda"
 
-    ``"cpu"`` is the CPU; ``"gpu"``, ``"mps"`` (Apple) and ``"cuda"`` (NVIDIA, with ``mlx[cuda13]``) are the GPU;
-    ``"cuda:0"`` style suffixes are accepted. ``"auto"`` picks the GPU when MLX has one, else the CPU.
 
-    :param device: a device name or an ``mx.Device``
-    :return: the MLX device
+class Device:
     """
-    if isinstance(device, mx.Device):
+    The device a model computes on: the observable surface of ``torch.device`` over an MLX device.
+
+    ``type`` is ``"cpu"``, ``"cuda"`` (MLX's CUDA backend) or ``"mps"`` (Apple's GPU), ``index`` the device number
+    or None, ``str()`` gives ``"cuda"`` / ``"cuda:0"`` and ``repr()`` ``device(type='cuda')``, as torch does, so that
+    SB3 code such as ``model.device.type == "cuda"`` keeps working. A device equals another with the same type and
+    index, the same name as a string (``"gpu"`` names this platform's GPU) and the MLX device it maps to
+    (``mx.cpu``, ``mx.gpu``, ``mx.Device(mx.gpu, 0)``); it is hashable like its name. ``mlx_device`` is what MLX runs
+    on. Build one with :func:`get_device`.
+
+    :param type: ``"cpu"``, ``"cuda"`` or ``"mps"``
+    :param index: the device number (None: the default one)
+    """
+
+    __slots__ = ("_index", "_type")
+
+    def __init__(self, type: str, index: int | None = None) -> None:
+        if type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"Unknown device type {type!r}: use 'cpu', 'cuda' or 'mps' (or get_device('gpu')).")
+        if index is not None and (not isinstance(index, int) or index < 0):
+            raise ValueError(f"Device index must be an int >= 0 or None, got {index!r}")
+        self._type = type
+        self._index = index
+
+    @property
+    def type(self) -> str:
+        """``"cpu"``, ``"cuda"`` or ``"mps"``."""
+        return self._type
+
+    @property
+    def index(self) -> int | None:
+        """The device number, or None for the default device of its type."""
+        return self._index
+
+    @property
+    def mlx_device(self) -> mx.Device:
+        """The MLX device computations run on."""
+        if self._type == "cpu":
+            return mx.Device(mx.cpu, self._index or 0)
+        return mx.Device(mx.gpu, self._index or 0)
+
+    @classmethod
+    def from_mlx(cls, device: "mx.Device | mx.DeviceType") -> "Device":
+        """
+        :param device: an MLX device or device type
+        :return: the device object for it
+        """
+        if isinstance(device, mx.DeviceType):
+            return cls("cpu") if device == mx.cpu else cls(_gpu_type())
+        if device.type == mx.cpu:
+            return cls("cpu")
+        # MLX devices print as "Device(gpu, 1)" and expose no index attribute.
+        index = int(str(device).rstrip(")").rpartition(",")[2])
+        return cls(_gpu_type(), index or None)
+
+    def __str__(self) -> str:
+        return self._type if self._index is None else f"{self._type}:{self._index}"
+
+    def __repr__(self) -> str:
+        index = "" if self._index is None else f", index={self._index}"
+        return f"device(type='{self._type}'{index})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Device):
+            return (self._type, self._index) == (other._type, other._index)
+        if isinstance(other, str):
+            try:
+                return self == _parse_device_name(other)
+            except ValueError:
+                return False
+        if isinstance(other, mx.DeviceType):
+            return self.mlx_device.type == other
+        if isinstance(other, mx.Device):
+            return self.mlx_device == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Device, (self._type, self._index))
+
+
+def _parse_device_name(name: str) -> Device:
+    """
+    :param name: ``"cpu"``, ``"gpu"``, ``"mps"`` or ``"cuda"``, optionally with ``":<index>"``
+    :return: the device it names (not checked for availability)
+    """
+    kind, _, index = name.strip().lower().partition(":")
+    if kind not in ("cpu", "gpu", "mps", "cuda") or (index and not index.isdigit()):
+        raise ValueError(f"Unknown device {name!r}: use 'auto', 'cpu', 'gpu', 'mps' or 'cuda' (optionally ':<index>').")
+    if kind == "cpu":
+        return Device("cpu", int(index) if index else None)
+    return Device(_gpu_type(), int(index) if index else None)
+
+
+def get_device(device: "Device | mx.Device | mx.DeviceType | str" = "auto") -> Device:
+    """
+    The device a model should run on. Every device choice of the library goes through here.
+
+    ``"cpu"`` is the CPU; ``"gpu"``, ``"mps"`` (Apple) and ``"cuda"`` (NVIDIA, with ``mlx[cuda13]``) are the GPU,
+    with an optional ``":<index>"``; a ``torch.device`` is read by its name. ``"auto"`` picks the GPU when MLX has
+    one, else the CPU (algorithms then settle ``"auto"`` by measurement, see ``BaseAlgorithm``). A GPU requested where
+    MLX has none gives the CPU, with a warning.
+
+    :param device: a device name, a :class:`Device`, or an MLX device
+    :return: the device, whose ``mlx_device`` MLX runs on
+    """
+    if isinstance(device, Device):
         return device
-    name = str(device).lower().split(":")[0]
-    if name == "auto":
-        return mx.gpu if _gpu_available() else mx.cpu
-    if name not in _DEVICE_NAMES:
-        raise ValueError(f"Unknown device {device!r}: use 'auto', 'cpu', 'gpu', 'mps' or 'cuda'.")
-    if _DEVICE_NAMES[name] == mx.gpu and not _gpu_available():
+    if isinstance(device, (mx.Device, mx.DeviceType)):
+        return Device.from_mlx(device)
+    name = str(device)
+    if name.strip().lower() == "auto":
+        return Device(_gpu_type()) if _gpu_available() else Device("cpu")
+    chosen = _parse_device_name(name)
+    if chosen.type != "cpu" and not _gpu_available():
         warnings.warn(f"device={device!r} was requested but MLX has no GPU backend here; using the CPU.")
-        return mx.cpu
-    return _DEVICE_NAMES[name]
+        return Device("cpu")
+    return chosen
 
 
 def get_latest_run_id(log_path: str = "", log_name: str = "") -> int:
