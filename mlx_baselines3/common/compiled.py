@@ -11,8 +11,15 @@ When a compiled call raises (while MLX traces it, e.g. a custom network that fai
 placeholder arrays in the captured state: in ``mx.random.state`` that breaks every later random draw of the
 process, in a module every later call. ``CompiledFunction`` puts the state back as it was before the call, so the
 error is the only consequence.
+
+MLX aborts the interpreter at exit (``terminate called without an active exception``) when a compiled function was
+traced in a thread that has ended and its traced graph is still cached; every ``CompiledFunction`` therefore drops its
+compiled graph when the interpreter exits (and then runs uncompiled, for code that still calls it during shutdown).
 """
 
+import atexit
+import gc
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +67,18 @@ def _restore(saved: list[tuple[Any, Any]]) -> None:
             mx.random.seed((high << 32) | low)
 
 
+#: Every compiled function alive, released at exit (see the module docstring).
+_LIVE: "weakref.WeakSet[CompiledFunction]" = weakref.WeakSet()
+
+
+@atexit.register
+def _release_compiled_functions() -> None:
+    for compiled in list(_LIVE):
+        compiled._release()
+    # The compiled graphs may sit in reference cycles (a step closing over its model): free them now, not at teardown.
+    gc.collect()
+
+
 class CompiledFunction:
     """
     ``mx.compile(fn, inputs=inputs, outputs=outputs)`` that restores its captured state when a call raises.
@@ -75,8 +94,14 @@ class CompiledFunction:
 
     def __init__(self, fn: Callable, inputs: list[Any], outputs: list[Any] | None = None):
         self.state = inputs
+        self._fn = fn
         self._compiled = mx.compile(fn, inputs=inputs, outputs=outputs)
         self._traced: set[Any] = set()
+        _LIVE.add(self)
+
+    def _release(self) -> None:
+        """Drop the compiled graph (MLX then frees its cache entry); later calls run the function uncompiled."""
+        self._compiled = self._fn
 
     def __call__(self, *args: Any) -> Any:
         signature = _signature(args)

@@ -10,7 +10,8 @@ process-wide setting changed:
 - each public call on a model (building it, ``learn``, ``train``, ``predict``, ``save``, ``load``, parameters in and
   out) runs inside ``mx.stream(model.device.mlx_device)``: the model's device, on the calling thread's own stream;
 - calls that change the model's arrays end by evaluating them (parameters, optimizer state, learned scalars) and the
-  thread's random key, so that no lazy array outlives the call.
+  thread's random key, so that no lazy array outlives the call; other calls evaluate the random key when they run
+  in a thread other than the main one.
 """
 
 import functools
@@ -86,6 +87,10 @@ def on_model_device(method: F, settles: bool) -> F:
                 result = method(self, *args, **kwargs)
                 if settles:
                     settle(self)
+                elif threading.current_thread() is not threading.main_thread():
+                    # A call that only draws random numbers (predict) leaves this thread's key lazy: a worker thread
+                    # that ends holding one aborts the interpreter at exit.
+                    mx.eval(list(mx.random.state))
         finally:
             running.discard(id(self))
         return result
