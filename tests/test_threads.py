@@ -157,3 +157,31 @@ def test_rl_zoo_parallel_train_callback_pattern(tmp_path):
         """
     )
     assert out.split() == ["rounds", "True", "updates", "True", "predict", "(1,", "1)"]
+
+
+@pytest.mark.parametrize("algo", ["PPO", "SAC"])
+def test_a_seeded_model_learns_the_same_in_any_thread(algo):
+    # MLX's generator is per thread; the model's random stream follows it, as SB3's global torch generator does.
+    out = _run(
+        f"""
+        from mlx.utils import tree_flatten
+
+        def make():
+            if {algo!r} == "PPO":
+                return PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=16, n_epochs=2, seed=3)
+            return SAC("MlpPolicy", "Pendulum-v1", learning_starts=16, batch_size=8, seed=3)
+
+        def weights(model):
+            return [np.array(value) for _, value in tree_flatten(model.policy.parameters())]
+
+        in_main = make()
+        in_main.learn(64)
+        in_main.learn(32, reset_num_timesteps=False)
+        elsewhere = make()
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(elsewhere.learn, 64).result()
+        elsewhere.learn(32, reset_num_timesteps=False)  # back in the main thread: the stream continues
+        print(all(np.array_equal(a, b) for a, b in zip(weights(in_main), weights(elsewhere), strict=True)))
+        """
+    )
+    assert out.split() == ["True"]

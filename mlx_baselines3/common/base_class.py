@@ -95,6 +95,7 @@ _DEVICE_METHODS = (
     ("get_parameters", False),
     ("save", False),
     ("load", True),
+    ("set_random_seed", False),
 )
 
 

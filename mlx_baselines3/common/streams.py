@@ -12,10 +12,15 @@ process-wide setting changed:
 - calls that change the model's arrays end by evaluating them (parameters, optimizer state, learned scalars) and the
   thread's random key, so that no lazy array outlives the call; other calls evaluate the random key when they run
   in a thread other than the main one.
+
+MLX's random generator is per thread as well. So that a seeded model gives the same results whichever thread trains
+it (SB3's global torch generator does), an algorithm's random stream follows it: when a call comes from another
+thread than the last one, that thread's generator continues from the key the model's last call left.
 """
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -27,6 +32,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Objects whose public call is running, per thread: nested calls (learn -> train -> predict) enter the device once.
 _active = threading.local()
+# For each algorithm: the thread (a token unique to it) of its last call and the random key that call left.
+_random_streams: "weakref.WeakKeyDictionary[Any, tuple[object, mx.array]]" = weakref.WeakKeyDictionary()
+
+
+def _thread_token() -> object:
+    return _active.__dict__.setdefault("token", object())
+
+
+def _continue_random_stream(owner: Any) -> None:
+    """Continue ``owner``'s random stream in this thread if its last call ran in another one."""
+    last = _random_streams.get(owner)
+    if last is not None and last[0] is not _thread_token():
+        high, low = last[1].tolist()
+        # mx.random.state cannot be assigned to; seeding with the 64 bits of a key makes that key current.
+        mx.random.seed((high << 32) | low)
+
+
+def _keep_random_stream(owner: Any) -> None:
+    """Remember the (evaluated) random key ``owner``'s call leaves, and this thread."""
+    key = mx.random.state[0]
+    mx.eval(key)
+    _random_streams[owner] = (_thread_token(), key)
 
 
 def model_arrays(owner: object) -> list[Any]:
@@ -82,8 +109,11 @@ def on_model_device(method: F, settles: bool) -> F:
         if id(self) in running:
             return method(self, *args, **kwargs)
         running.add(id(self))
+        follows_random_stream = _is_weakly_hashable(self)
         try:
             with mx.stream(self.device.mlx_device):
+                if follows_random_stream:
+                    _continue_random_stream(self)
                 result = method(self, *args, **kwargs)
                 if settles:
                     settle(self)
@@ -91,6 +121,8 @@ def on_model_device(method: F, settles: bool) -> F:
                     # A call that only draws random numbers (predict) leaves this thread's key lazy: a worker thread
                     # that ends holding one aborts the interpreter at exit.
                     mx.eval(list(mx.random.state))
+                if follows_random_stream:
+                    _keep_random_stream(self)
         finally:
             running.discard(id(self))
         return result
@@ -115,10 +147,16 @@ def settling_loader(load: F) -> F:
         model = load(cls, *args, **kwargs)
         with mx.stream(model.device.mlx_device):
             settle(model)
+            _keep_random_stream(model)
         return model
 
     wrapper._on_model_device = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _is_weakly_hashable(owner: Any) -> bool:
+    # Algorithms; policies are MLX modules (dicts), which cannot be keys.
+    return not isinstance(owner, dict)
 
 
 def run_on_model_device(cls: type, methods: Iterable[tuple[str, bool]]) -> None:
