@@ -109,13 +109,19 @@ def test_gpu_names_fall_back_to_the_cpu_without_a_gpu():
 
 
 def test_building_training_and_loading_leave_mlxs_default_device_alone(tmp_path):
-    before = (mx.default_device(), mx.default_stream(mx.default_device()))
-    model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=8, batch_size=8, buffer_size=100, device="cpu")
-    model.learn(16)
-    model.save(tmp_path / "sac.zip")
-    loaded = SAC.load(tmp_path / "sac.zip", device="cpu")
-    loaded.predict(model.observation_space.sample())
-    assert (mx.default_device(), mx.default_stream(mx.default_device())) == before
+    original = mx.default_stream(mx.default_device())
+    # The user's own default (here a stream of their own; on a GPU machine it could be the GPU) must survive.
+    users_stream = mx.new_stream(mx.cpu)
+    mx.set_default_stream(users_stream)
+    try:
+        model = SAC("MlpPolicy", "Pendulum-v1", learning_starts=8, batch_size=8, buffer_size=100, device="cpu")
+        model.learn(16)
+        model.save(tmp_path / "sac.zip")
+        loaded = SAC.load(tmp_path / "sac.zip", device="cpu")
+        loaded.predict(model.observation_space.sample())
+        assert (mx.default_device(), mx.default_stream(mx.default_device())) == (mx.Device(mx.cpu), users_stream)
+    finally:
+        mx.set_default_stream(original)
 
 
 def test_two_models_on_different_devices_in_one_process(pretend_gpu):
