@@ -1,6 +1,7 @@
 """
-Microbenchmark of the CPU convolutions: NatureCNN (84x84x4 frames) with ``mlx.nn.Conv2d``, with our
-``mlx_baselines3.common.conv.Conv2d`` (matrix products) and with torch, one thread each, in one process, alternating.
+Microbenchmark of the convolutions: NatureCNN (84x84x4 frames) with ``mlx.nn.Conv2d``, with the matrix products of
+``mlx_baselines3.common.conv`` and with torch, one thread each, in one process, alternating; on the CPU, or with
+``--device gpu`` on MLX's GPU backend against torch on CUDA (which decides ``conv.MATMUL_ON`` there).
 
 Two measurements:
 
@@ -12,6 +13,7 @@ Two measurements:
 Usage::
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/conv_bench.py --repeats 7
+    python benchmarks/conv_bench.py --device gpu --only extractor      # MLX GPU vs torch CUDA
     python benchmarks/conv_bench.py --only extractor --json conv.json
 
 Medians of wall-clock and CPU time (all threads of the process; MLX computes on its own stream thread). On a shared
@@ -38,7 +40,15 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-Conv2d = mlx_baselines3.common.conv.Conv2d
+conv2d_as_matmul = mlx_baselines3.common.conv.conv2d_as_matmul
+
+
+class MatmulConv2d(nn.Conv2d):
+    """``nn.Conv2d`` computed with matrix products on every device (the layer itself picks per device type)."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        bias = self.bias if "bias" in self else None
+        return conv2d_as_matmul(x, self.weight, bias, self.stride, self.padding, self.dilation)
 
 
 class MlxNatureCNN(nn.Module):
@@ -62,16 +72,20 @@ def timed(function: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def extractor_cases(batch: int) -> dict[str, Callable[[], object]]:
+def extractor_cases(batch: int, gpu: bool = False) -> dict[str, Callable[[], object]]:
     """:return: one zero-argument callable per (library, pass), already warmed up"""
     import torch
+
+    if gpu:
+        mx.set_default_device(mx.gpu)
+    torch_device = "cuda" if gpu else "cpu"
 
     rng = np.random.default_rng(0)
     frames = rng.random((batch, 84, 84, 4), dtype=np.float32)
     x = mx.array(frames)
     small = mx.array(frames[:8])
     cases: dict[str, Callable[[], object]] = {}
-    for name, conv_class in (("mlx nn.Conv2d", nn.Conv2d), ("mlx_baselines3 Conv2d", Conv2d)):
+    for name, conv_class in (("mlx nn.Conv2d", nn.Conv2d), ("mlx matrix products", MatmulConv2d)):
         model = MlxNatureCNN(conv_class)
         mx.eval(model.parameters())
         step = mx.compile(nn.value_and_grad(model, lambda x, model=model: (model(x) ** 2).mean()))
@@ -90,17 +104,20 @@ def extractor_cases(batch: int) -> dict[str, Callable[[], object]]:
         torch.nn.Flatten(),
         torch.nn.Linear(3136, 512),
         torch.nn.ReLU(),
-    )
-    x_torch = torch.as_tensor(frames.transpose(0, 3, 1, 2).copy())
+    ).to(torch_device)
+    x_torch = torch.as_tensor(frames.transpose(0, 3, 1, 2).copy(), device=torch_device)
     small_torch = x_torch[:8].clone()
+    synchronize = torch.cuda.synchronize if gpu else lambda: None
 
     def torch_step() -> None:
         layers.zero_grad()
         (layers(x_torch) ** 2).mean().backward()
+        synchronize()
 
     def torch_forward() -> None:
         with torch.no_grad():
             layers(small_torch)
+        synchronize()
 
     cases[f"torch: forward+backward, batch {batch}"] = torch_step
     cases["torch: forward, batch 8"] = torch_forward
@@ -136,14 +153,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--only", choices=["extractor", "ppo"], default=None)
+    parser.add_argument("--device", choices=["cpu", "gpu"], default="cpu", help="gpu: MLX's GPU backend vs torch CUDA")
     parser.add_argument("--json", default=None, help="write the results to this file")
     args = parser.parse_args()
 
     cases: dict[str, Callable[[], object]] = {}
     if args.only in (None, "extractor"):
-        cases.update(extractor_cases(args.batch))
+        cases.update(extractor_cases(args.batch, gpu=args.device == "gpu"))
     divisor = {}
-    if args.only in (None, "ppo"):
+    if args.only in (None, "ppo") and args.device == "cpu":
         ppo = ppo_cases(args.batch)
         cases.update(ppo)
         divisor = dict.fromkeys(ppo, 1024 // args.batch)  # minibatches per train() call

@@ -15,13 +15,18 @@ matrix products over shifted views of the input ("im2col" without the big patch 
    ``mx.addmm`` (one BLAS call each, which adds into its output).
 
 The gradients come from MLX's autodiff: each product's weight gradient is one BLAS call with the saved window, and
-the input gradient is a product per offset added back into place. On GPUs, where MLX's own convolution is fast,
-the layer calls it. Which path runs is decided at each call from the default device (``mx.default_device()``, which
-``with mx.stream(...)`` and the model's device set), so one model can move between devices.
+the input gradient is a product per offset added back into place. Which path runs is decided at each call from the
+default device (``mx.default_device()``, which ``with mx.stream(...)`` and the model's device set), so one model can
+move between devices, and :data:`MATMUL_ON` says which device types take the matrix products.
 """
 
 import mlx.core as mx
 import mlx.nn as nn
+
+#: Device types on which :class:`Conv2d` computes with matrix products instead of ``mx.conv2d``, chosen by
+#: measurement (``benchmarks/conv_bench.py --device cpu|gpu``, results in ``docs/performance.md``): on the CPU the
+#: products are ~20x faster than MLX's convolution loops.
+MATMUL_ON: set[mx.DeviceType] = {mx.cpu}
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
@@ -112,10 +117,10 @@ def conv2d_as_matmul(
 
 class Conv2d(nn.Conv2d):
     """
-    ``mlx.nn.Conv2d`` that computes its convolution as matrix products on the CPU (:func:`conv2d_as_matmul`) and with
-    MLX's convolution on GPUs. Same arguments, parameters (``weight`` in OHWI layout, ``bias``), initialization and
-    saved layout as ``mlx.nn.Conv2d``, of which it is a subclass: swap one for the other in any model. Grouped
-    convolutions (``groups > 1``) always use MLX's convolution.
+    ``mlx.nn.Conv2d`` that computes its convolution as matrix products (:func:`conv2d_as_matmul`) on the device types
+    in :data:`MATMUL_ON` (the CPU) and with MLX's convolution elsewhere. Same arguments, parameters (``weight`` in
+    OHWI layout, ``bias``), initialization and saved layout as ``mlx.nn.Conv2d``, of which it is a subclass: swap one
+    for the other in any model. Grouped convolutions (``groups > 1``) always use MLX's convolution.
 
     :param in_channels: number of input channels
     :param out_channels: number of output channels
@@ -128,7 +133,7 @@ class Conv2d(nn.Conv2d):
     """
 
     def __call__(self, x: mx.array) -> mx.array:
-        if self.groups != 1 or mx.default_device().type != mx.cpu:
+        if self.groups != 1 or mx.default_device().type not in MATMUL_ON:
             return super().__call__(x)
         bias = self.bias if "bias" in self else None
         return conv2d_as_matmul(x, self.weight, bias, self.stride, self.padding, self.dilation)
