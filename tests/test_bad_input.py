@@ -9,7 +9,7 @@ from mlx_baselines3.common.vec_env import DummyVecEnv
 
 
 def test_batch_size_one_is_refused():
-    with pytest.raises(ValueError, match="`batch_size` must be greater than 1, got 1"):
+    with pytest.raises(ValueError, match=r"`batch_size` must be greater than 1\. See .*\(got batch_size=1\)"):
         PPO("MlpPolicy", "CartPole-v1", batch_size=1)
 
 

@@ -114,7 +114,8 @@ def _run(check, env_factory, **kwargs):
             check(env_factory(), **kwargs)
             error = (None, None)
         except (AssertionError, TypeError) as e:
-            error = (type(e), str(e))
+            # Ours raises UsageError (an AssertionError subclass) where SB3 raises AssertionError for API misuse.
+            error = (AssertionError if isinstance(e, AssertionError) else type(e), str(e))
     return (*error, [str(w.message) for w in caught])
 
 

@@ -134,7 +134,7 @@ def test_discrete_observations_of_several_envs():
 
 def test_dict_replay_buffer():
     space = spaces.Dict({"img": spaces.Box(0, 255, (1, 4, 4), np.uint8), "vec": spaces.Box(-1, 1, (2,), np.float32)})
-    with pytest.raises(TypeError, match="Dict observation space"):
+    with pytest.raises(AssertionError, match="DictReplayBuffer must be used with Dict obs space only"):
         DictReplayBuffer(10, BOX, spaces.Discrete(2))
     with pytest.raises(ValueError, match="optimize_memory_usage"):
         DictReplayBuffer(10, space, spaces.Discrete(2), optimize_memory_usage=True, handle_timeout_termination=False)

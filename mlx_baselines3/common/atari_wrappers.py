@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.type_aliases import AtariResetReturn, AtariStepReturn
 
 
@@ -36,7 +37,7 @@ def _action_meanings(env: gym.Env) -> list[str]:
 def _check_action_meaning(env: gym.Env, index: int, expected: str, wrapper: str) -> None:
     meanings = _action_meanings(env)
     if len(meanings) <= index or meanings[index] != expected:
-        raise AssertionError(f"{wrapper} expects action {index} to be {expected!r}, but the env's actions are {meanings}")
+        raise UsageError(f"{wrapper} expects action {index} to be {expected!r}, but the env's actions are {meanings}")
 
 
 class StickyActionEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
@@ -102,7 +103,7 @@ class NoopResetEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         else:
             noops = self.override_num_noops
         if noops <= 0:
-            raise AssertionError(f"NoopResetEnv must take at least one NOOP on reset, got {noops}")
+            raise UsageError(f"NoopResetEnv must take at least one NOOP on reset, got {noops}")
         obs: np.ndarray = np.zeros(0)
         info: dict = {}
         for _ in range(noops):
@@ -123,7 +124,7 @@ class FireResetEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         super().__init__(env)
         _check_action_meaning(env, 1, "FIRE", "FireResetEnv")
         if len(_action_meanings(env)) < 3:
-            raise AssertionError(f"FireResetEnv needs at least 3 actions, the env has {_action_meanings(env)}")
+            raise UsageError(f"FireResetEnv needs at least 3 actions, the env has {_action_meanings(env)}")
 
     def reset(self, **kwargs) -> AtariResetReturn:
         """
@@ -205,9 +206,7 @@ class MaxAndSkipEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
     def __init__(self, env: gym.Env, skip: int = 4) -> None:
         super().__init__(env)
         if env.observation_space.dtype is None or env.observation_space.shape is None:
-            raise AssertionError(
-                f"MaxAndSkipEnv needs an observation space with a shape and a dtype, got {env.observation_space}"
-            )
+            raise UsageError(f"MaxAndSkipEnv needs an observation space with a shape and a dtype, got {env.observation_space}")
         self._obs_buffer = np.zeros((2, *env.observation_space.shape), dtype=env.observation_space.dtype)
         self._skip = skip
 
@@ -262,7 +261,7 @@ class WarpFrame(gym.ObservationWrapper[np.ndarray, int, np.ndarray]):
         self.width = width
         self.height = height
         if not isinstance(env.observation_space, spaces.Box):
-            raise AssertionError(f"Expected Box space, got {env.observation_space}")
+            raise UsageError(f"Expected Box space, got {env.observation_space}")
         self.observation_space = spaces.Box(
             low=0,
             high=255,

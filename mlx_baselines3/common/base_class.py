@@ -19,6 +19,7 @@ from gymnasium import spaces
 from mlx_baselines3.common import utils
 from mlx_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
 from mlx_baselines3.common.env_util import is_wrapped
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.logger import Logger
 from mlx_baselines3.common.monitor import Monitor
 from mlx_baselines3.common.noise import ActionNoise
@@ -207,7 +208,7 @@ class BaseAlgorithm(ABC):
             self._vec_normalize_env = unwrap_vec_normalize(env)
 
             if supported_action_spaces is not None and not isinstance(self.action_space, supported_action_spaces):
-                raise ValueError(
+                raise UsageError(
                     f"The algorithm only supports {supported_action_spaces} as action spaces "
                     f"but {self.action_space} was provided"
                 )
@@ -227,7 +228,7 @@ class BaseAlgorithm(ABC):
             if isinstance(self.action_space, spaces.Box) and not np.all(
                 np.isfinite(np.array([self.action_space.low, self.action_space.high]))
             ):
-                raise ValueError(
+                raise UsageError(
                     f"Continuous action space must have a finite lower and upper bound, got {self.action_space}. "
                     "Rescale the actions of your env to finite bounds (e.g. [-1, 1])."
                 )

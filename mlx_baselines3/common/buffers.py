@@ -12,6 +12,7 @@ import mlx.core as mx
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim, get_obs_shape
 from mlx_baselines3.common.type_aliases import (
     DictReplayBufferSamples,
@@ -329,7 +330,7 @@ class DictRolloutBuffer(RolloutBuffer):
         n_envs: int = 1,
     ):
         if not isinstance(observation_space, spaces.Dict):
-            raise TypeError(f"DictRolloutBuffer needs a Dict observation space, got {observation_space}")
+            raise UsageError(f"DictRolloutBuffer must be used with Dict obs space only, got {observation_space}")
         super().__init__(buffer_size, observation_space, action_space, device, gae_lambda, gamma, n_envs=n_envs)
 
     def reset(self) -> None:
@@ -597,9 +598,9 @@ class DictReplayBuffer(ReplayBuffer):
         handle_timeout_termination: bool = True,
     ):
         if not isinstance(observation_space, spaces.Dict):
-            raise TypeError(f"DictReplayBuffer needs a Dict observation space, got {observation_space}")
+            raise UsageError(f"DictReplayBuffer must be used with Dict obs space only, got {observation_space}")
         if optimize_memory_usage:
-            raise ValueError("DictReplayBuffer does not support optimize_memory_usage=True")
+            raise UsageError("DictReplayBuffer does not support optimize_memory_usage: pass optimize_memory_usage=False")
         super().__init__(
             buffer_size,
             observation_space,

@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from mlx_baselines3.common.evaluation import evaluate_policy
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.logger import Logger
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecEnv, sync_envs_normalization
 
@@ -465,7 +466,7 @@ class EvalCallback(EventCallback):
             try:
                 sync_envs_normalization(self.training_env, self.eval_env)
             except AttributeError as e:
-                raise AssertionError(
+                raise UsageError(
                     "Training and eval env are not wrapped the same way (see the warning above): wrap the eval env "
                     "with the same wrappers, VecNormalize included, as the training env."
                 ) from e

@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import check_for_nested_spaces, is_image_space_channels_first
 from mlx_baselines3.common.vec_env import DummyVecEnv, VecCheckNan
 
@@ -209,7 +210,7 @@ def _check_goal_env_obs(obs: dict, observation_space: spaces.Dict, method_name: 
     )
     for key in ("achieved_goal", "desired_goal"):
         if key not in observation_space.spaces:
-            raise AssertionError(
+            raise UsageError(
                 f"The observation returned by the `{method_name}()` method of a goal-conditioned env requires the '{key}' "
                 f"key to be part of the observation dictionary. Current keys are {keys}"
             )
@@ -306,7 +307,7 @@ def _check_box_bounds(obs: np.ndarray, observation_space: spaces.Box, method_nam
     for index in map(tuple, invalid_indices):
         index_str = ",".join(map(str, index))
         lines.append(f"Expected: {low[index]} <= obs[{index_str}] <= {high[index]}, actual value: {obs[index]} ")
-    raise AssertionError("\n".join(lines) + "\n")
+    raise UsageError("\n".join(lines) + "\n")
 
 
 def _check_box_obs(observation_space: spaces.Box, key: str = "") -> None:
@@ -337,7 +338,7 @@ def _check_dict_obs(obs: Any, observation_space: spaces.Dict, method_name: str) 
     """
     assert isinstance(obs, dict), f"The observation returned by `{method_name}()` must be a dictionary"
     if obs.keys() != observation_space.spaces.keys():
-        raise AssertionError(
+        raise UsageError(
             f"The observation keys returned by `{method_name}()` must match the observation "
             f"space keys: {obs.keys()} != {observation_space.spaces.keys()}"
         )
@@ -345,7 +346,7 @@ def _check_dict_obs(obs: Any, observation_space: spaces.Dict, method_name: str) 
         try:
             _check_obs(obs[key], space, method_name)
         except AssertionError as e:
-            raise AssertionError(f"Error while checking key={key}: " + str(e)) from e
+            raise UsageError(f"Error while checking key={key}: " + str(e)) from e
 
 
 def _check_returned_values(env: gym.Env, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -403,12 +404,12 @@ def _check_spaces(env: gym.Env) -> None:
 
     :param env: the environment
     """
-    assert hasattr(env, "observation_space"), f"You must specify an observation space ({_SPACES_DOC})"
-    assert hasattr(env, "action_space"), f"You must specify an action space ({_SPACES_DOC})"
-    assert isinstance(env.observation_space, spaces.Space), (
-        f"The observation space must inherit from gymnasium.spaces ({_SPACES_DOC})"
-    )
-    assert isinstance(env.action_space, spaces.Space), f"The action space must inherit from gymnasium.spaces ({_SPACES_DOC})"
+    # Not asserts: these hold with ``python -O`` too. UsageError is an AssertionError, as SB3's asserts raise.
+    for name in ("observation", "action"):
+        if not hasattr(env, f"{name}_space"):
+            raise UsageError(f"You must specify an {name} space ({_SPACES_DOC})")
+        if not isinstance(getattr(env, f"{name}_space"), spaces.Space):
+            raise UsageError(f"The {name} space must inherit from gymnasium.spaces ({_SPACES_DOC})")
 
     if _is_goal_env(env):
         print(
@@ -473,9 +474,10 @@ def check_env(env: gym.Env, warn: bool = True, skip_render_check: bool = True) -
         spaces that are not symmetric, normalized, finite and float32 (infinite bounds raise)
     :param skip_render_check: skip calling ``render()`` (True by default, as rendering may need a display)
     """
-    assert isinstance(env, gym.Env), (
-        "Your environment must inherit from the gymnasium.Env class cf. https://gymnasium.farama.org/api/env/"
-    )
+    if not isinstance(env, gym.Env):
+        raise UsageError(
+            "Your environment must inherit from the gymnasium.Env class cf. https://gymnasium.farama.org/api/env/"
+        )
 
     _check_spaces(env)
     observation_space = env.observation_space

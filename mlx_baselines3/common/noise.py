@@ -12,6 +12,8 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import DTypeLike
 
+from mlx_baselines3.common.exceptions import UsageError
+
 
 class ActionNoise(ABC):
     """The base of the action noise processes: call it for one noise sample, ``reset`` at the end of an episode."""
@@ -153,7 +155,7 @@ class VectorizedActionNoise(ActionNoise):
     def noises(self, noises: list[ActionNoise]) -> None:
         noises = list(noises)
         if len(noises) != self.n_envs:
-            raise AssertionError(f"Expected a list of {self.n_envs} ActionNoises, found {len(noises)}.")
+            raise UsageError(f"Expected a list of {self.n_envs} ActionNoises, found {len(noises)}.")
         different_types = [i for i, noise in enumerate(noises) if not isinstance(noise, type(self.base_noise))]
         if different_types:
             raise ValueError(

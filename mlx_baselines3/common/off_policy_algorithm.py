@@ -15,6 +15,7 @@ from gymnasium import spaces
 from mlx_baselines3.common.base_class import BaseAlgorithm
 from mlx_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 from mlx_baselines3.common.callbacks import BaseCallback
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.noise import ActionNoise, VectorizedActionNoise
 from mlx_baselines3.common.policies import BasePolicy, refuse_torch_objects
 from mlx_baselines3.common.save_util import load_from_pkl, save_to_pkl
@@ -189,8 +190,9 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         if self.replay_buffer_class is None:
             if isinstance(self.observation_space, spaces.Dict):
                 if self.n_steps > 1:
-                    raise ValueError(
-                        f"n_steps={self.n_steps}: n-step returns are not supported for Dict observation spaces yet."
+                    raise UsageError(
+                        f"N-step returns are not supported for Dict observation spaces yet. (n_steps={self.n_steps}: use "
+                        "n_steps=1 with a Dict observation space.)"
                     )
                 self.replay_buffer_class = DictReplayBuffer
             elif self.n_steps > 1:
@@ -558,9 +560,12 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         if not isinstance(env, VecEnv):
             raise TypeError("You must pass a VecEnv")
         if train_freq.frequency <= 0:
-            raise ValueError("Should at least collect one step or episode.")
+            raise UsageError(f"Should at least collect one step or episode. Got train_freq={train_freq}.")
         if env.num_envs > 1 and train_freq.unit != TrainFrequencyUnit.STEP:
-            raise ValueError("You must use only one env when doing episodic training.")
+            raise UsageError(
+                f"You must use only one env when doing episodic training. Got {env.num_envs} envs with train_freq="
+                f"{train_freq}: use a step-based train_freq, or one env."
+            )
 
         if self.use_sde:
             self.actor.reset_noise(env.num_envs)

@@ -546,6 +546,8 @@ class BasePolicy(BaseModel, ABC):
         :param action: the action
         :return: the rescaled action
         """
+        if not isinstance(self.action_space, spaces.Box):
+            raise UsageError(f"Trying to scale an action using an action space that is not a Box(): {self.action_space}")
         low, high = self.action_space.low, self.action_space.high
         return 2.0 * ((action - low) / (high - low)) - 1.0
 
@@ -556,6 +558,8 @@ class BasePolicy(BaseModel, ABC):
         :param scaled_action: the action in [-1, 1]
         :return: the action in the space's bounds
         """
+        if not isinstance(self.action_space, spaces.Box):
+            raise UsageError(f"Trying to unscale an action using an action space that is not a Box(): {self.action_space}")
         low, high = self.action_space.low, self.action_space.high
         return low + (0.5 * (scaled_action + 1.0) * (high - low))
 
@@ -647,7 +651,7 @@ class ActorCriticPolicy(BasePolicy):
         self.log_std_init = log_std_init
         dist_kwargs = None
         if squash_output and not use_sde:
-            raise ValueError("squash_output=True is only available when using gSDE (use_sde=True)")
+            raise UsageError("squash_output=True is only available when using gSDE (use_sde=True)")
         if use_sde:
             dist_kwargs = {
                 "full_std": full_std,
@@ -660,15 +664,38 @@ class ActorCriticPolicy(BasePolicy):
         self.action_dist = make_proba_distribution(action_space, use_sde=use_sde, dist_kwargs=dist_kwargs)
         self._build(lr_schedule)
 
+    def _extractor_alias(self, name: str) -> BaseFeaturesExtractor:
+        # A separate value extractor is a child; MLX's ``del`` removes the child itself, without calling the deleter.
+        separate_deleted = name == "vf_features_extractor" and not self.share_features_extractor and name not in self
+        if separate_deleted or name in self.__dict__.get("_deleted_extractor_aliases", ()):
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}' (it was deleted)")
+        if name == "vf_features_extractor":
+            return self.get("vf_features_extractor", self.features_extractor)
+        return self.features_extractor
+
+    def _delete_extractor_alias(self, name: str) -> None:
+        # As deleting SB3's attribute: the name is gone, the module stays where else it is referenced.
+        self._extractor_alias(name)  # AttributeError when already deleted, as ``del`` of a missing attribute
+        self.pop(name, None)
+        _set_config(self, _deleted_extractor_aliases={*self.__dict__.get("_deleted_extractor_aliases", ()), name})
+
     @property
     def pi_features_extractor(self) -> BaseFeaturesExtractor:
         # SB3 registers the policy's extractor under two names; here only `features_extractor` is a child, so that its
         # parameters are trained (and counted) once. With a shared extractor, vf_features_extractor is the same module.
-        return self.features_extractor
+        return self._extractor_alias("pi_features_extractor")
+
+    @pi_features_extractor.deleter
+    def pi_features_extractor(self) -> None:
+        self._delete_extractor_alias("pi_features_extractor")
 
     @property
     def vf_features_extractor(self) -> BaseFeaturesExtractor:
-        return self.get("vf_features_extractor", self.features_extractor)
+        return self._extractor_alias("vf_features_extractor")
+
+    @vf_features_extractor.deleter
+    def vf_features_extractor(self) -> None:
+        self._delete_extractor_alias("vf_features_extractor")
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -699,7 +726,7 @@ class ActorCriticPolicy(BasePolicy):
         :param n_envs: number of environments
         """
         if not self.use_sde:
-            raise ValueError("reset_noise() is only available when using gSDE (use_sde=True)")
+            raise UsageError("reset_noise() is only available when using gSDE (use_sde=True)")
         self.action_dist.sample_weights(self.log_std, batch_size=n_envs)
 
     def _build_mlp_extractor(self) -> None:

@@ -6,6 +6,7 @@ import mlx.core as mx
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.type_aliases import TensorDict
 
 
@@ -142,7 +143,7 @@ def get_action_dim(action_space: spaces.Space) -> int:
         return len(action_space.nvec)
     if isinstance(action_space, spaces.MultiBinary):
         if not isinstance(action_space.n, (int, np.integer)):
-            raise ValueError(
+            raise UsageError(
                 f"Multi-dimensional MultiBinary({action_space.n}) action space is not supported. You can flatten it instead."
             )
         return int(action_space.n)

@@ -13,6 +13,7 @@ import mlx.nn as nn
 from gymnasium import spaces
 
 from mlx_baselines3.common.conv import Conv2d
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_flattened_obs_dim, is_image_space
 from mlx_baselines3.common.type_aliases import TensorDict
 from mlx_baselines3.common.utils import get_device as get_device  # SB3 exposes it here
@@ -61,7 +62,7 @@ class BaseFeaturesExtractor(nn.Module):
     def __init__(self, observation_space: spaces.Space, features_dim: int = 0) -> None:
         super().__init__()
         if features_dim <= 0:
-            raise ValueError(f"features_dim must be > 0, got {features_dim}")
+            raise UsageError(f"features_dim must be > 0, got {features_dim}")
         self._observation_space = observation_space
         self._features_dim = features_dim
 
@@ -114,10 +115,10 @@ class NatureCNN(BaseFeaturesExtractor):
 
     def __init__(self, observation_space: spaces.Space, features_dim: int = 512, normalized_image: bool = False) -> None:
         if not isinstance(observation_space, spaces.Box):
-            raise TypeError(f"NatureCNN must be used with a gym.spaces.Box observation space, not {observation_space}")
+            raise UsageError(f"NatureCNN must be used with a gym.spaces.Box observation space, not {observation_space}")
         super().__init__(observation_space, features_dim)
         if not is_image_space(observation_space, check_channels=False, normalized_image=normalized_image):
-            raise ValueError(
+            raise UsageError(
                 "You should use NatureCNN only with images not with "
                 f"{observation_space}\n(you are probably using `CnnPolicy` instead of `MlpPolicy` or `MultiInputPolicy`)\n"
                 "If you are using a custom environment,\nplease check it using our env checker:\n"
@@ -284,6 +285,10 @@ def get_actor_critic_arch(net_arch: list[int] | dict[str, list[int]]) -> tuple[l
         return net_arch, net_arch
     if not isinstance(net_arch, dict):
         raise TypeError(f"net_arch must be a list or a dict, got {net_arch!r}")
-    if "pi" not in net_arch or "qf" not in net_arch:
-        raise ValueError(f"A dict net_arch needs the keys 'pi' (actor) and 'qf' (critic), got {list(net_arch)}")
+    for key, network in (("pi", "actor"), ("qf", "critic")):
+        if key not in net_arch:
+            raise UsageError(
+                f"Error: no key '{key}' was provided in net_arch for the {network} network. A dict net_arch needs the keys "
+                f"'pi' (actor) and 'qf' (critic), got {list(net_arch)}."
+            )
     return net_arch["pi"], net_arch["qf"]

@@ -23,6 +23,7 @@ from mlx.utils import tree_flatten, tree_map, tree_unflatten
 
 import mlx_baselines3 as mb3
 from mlx_baselines3.common import logger as logger_module
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.logger import Logger, configure
 from mlx_baselines3.common.type_aliases import GymEnv, Schedule, TensorDict, TrainFreq, TrainFrequencyUnit
 
@@ -82,7 +83,10 @@ class FloatSchedule:
             self.value_schedule = ConstantSchedule(float(value_schedule))
         else:
             if not callable(value_schedule):
-                raise TypeError(f"A schedule must be a float or a callable of the remaining progress, got {value_schedule!r}")
+                raise UsageError(
+                    f"The learning rate schedule must be a float or a callable, not {value_schedule} (a schedule is a "
+                    "function of the remaining progress, from 1 to 0)"
+                )
             self.value_schedule = value_schedule
 
     def __call__(self, progress_remaining: float) -> float:
@@ -372,15 +376,13 @@ def check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
     # Explicit raises rather than asserts, so that the check survives ``python -O``.
     if isinstance(space1, spaces.Dict):
         if not isinstance(space2, spaces.Dict):
-            raise AssertionError(f"spaces must be of the same type: {type(space1)} != {type(space2)}")
+            raise UsageError(f"spaces must be of the same type: {type(space1)} != {type(space2)}")
         if space1.spaces.keys() != space2.spaces.keys():
-            raise AssertionError(
-                f"spaces must have the same keys: {list(space1.spaces.keys())} != {list(space2.spaces.keys())}"
-            )
+            raise UsageError(f"spaces must have the same keys: {list(space1.spaces.keys())} != {list(space2.spaces.keys())}")
         for key in space1.spaces:
             check_shape_equal(space1.spaces[key], space2.spaces[key])
     elif isinstance(space1, spaces.Box) and space1.shape != space2.shape:
-        raise AssertionError(f"spaces must have the same shape: {space1.shape} != {space2.shape}")
+        raise UsageError(f"spaces must have the same shape: {space1.shape} != {space2.shape}")
 
 
 def _vectorized_by_shape(observation: np.ndarray, space_shape: tuple[int, ...], space: spaces.Space) -> bool:

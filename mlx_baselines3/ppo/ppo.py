@@ -134,8 +134,8 @@ class PPO(OnPolicyAlgorithm):
         # because of the advantage normalization
         if normalize_advantage and batch_size is not None and batch_size <= 1:
             raise UsageError(
-                f"`batch_size` must be greater than 1, got {batch_size}. "
-                "See https://github.com/DLR-RM/stable-baselines3/issues/440"
+                "`batch_size` must be greater than 1. See https://github.com/DLR-RM/stable-baselines3/issues/440 "
+                f"(got batch_size={batch_size})"
             )
 
         # After SB3's own `batch_size` check above, so that its message comes first where both apply.

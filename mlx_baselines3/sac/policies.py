@@ -8,6 +8,7 @@ import mlx.optimizers as optim
 from gymnasium import spaces
 
 from mlx_baselines3.common.distributions import SquashedDiagGaussianDistribution, StateDependentNoiseDistribution
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.policies import (
     BasePolicy,
     ContinuousCritic,
@@ -134,7 +135,7 @@ class Actor(BasePolicy):
         :return: the standard deviation, ``(latent_sde_dim, action_dim)``
         """
         if not self.use_sde:
-            raise ValueError("get_std() is only available when using gSDE (use_sde=True)")
+            raise UsageError("get_std() is only available when using gSDE (use_sde=True)")
         return self.action_dist.get_std(self.log_std)
 
     def reset_noise(self, batch_size: int = 1) -> None:
@@ -144,7 +145,7 @@ class Actor(BasePolicy):
         :param batch_size: number of independent weight matrices (one per environment)
         """
         if not self.use_sde:
-            raise ValueError("reset_noise() is only available when using gSDE (use_sde=True)")
+            raise UsageError("reset_noise() is only available when using gSDE (use_sde=True)")
         self.action_dist.sample_weights(self.log_std, batch_size=batch_size)
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[mx.array, mx.array, dict[str, mx.array]]:

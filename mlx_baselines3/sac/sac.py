@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.buffers import ReplayBuffer
 from mlx_baselines3.common.compiled import value_and_grad
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.off_policy_actor_critic import OffPolicyActorCritic
 from mlx_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm  # noqa: F401  (SB3 exposes it here)
@@ -171,7 +172,7 @@ class SAC(OffPolicyActorCritic):
             if "_" in self.ent_coef:
                 init_value = float(self.ent_coef.split("_")[1])
                 if init_value <= 0.0:
-                    raise ValueError(f"The initial value of ent_coef must be greater than 0, got {self.ent_coef!r}")
+                    raise UsageError(f"The initial value of ent_coef must be greater than 0, got {self.ent_coef!r}")
             self.ent_coef_module = EntropyCoefficient(init_value)
             # Adam whatever the policy's optimizer class, as in SB3.
             self.ent_coef_optimizer = make_optimizer(optim.Adam, self.lr_schedule(1))

@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.type_aliases import GymStepReturn
 
 T = TypeVar("T", int, np.ndarray)
@@ -26,7 +27,7 @@ class IdentityEnv(gym.Env, Generic[T]):
         if space is None:
             space = spaces.Discrete(1 if dim is None else dim)
         elif dim is not None:
-            raise AssertionError(f"arguments for both 'dim' ({dim}) and 'space' ({space}) provided: at most one allowed")
+            raise UsageError(f"arguments for both 'dim' ({dim}) and 'space' ({space}) provided: at most one allowed")
         self.action_space = self.observation_space = space
         self.ep_length = ep_length
         self.current_step = 0

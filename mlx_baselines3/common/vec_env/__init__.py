@@ -3,6 +3,7 @@
 from copy import deepcopy
 from typing import TypeVar
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.vec_env.base_vec_env import CloudpickleWrapper, VecEnv, VecEnvWrapper
 from mlx_baselines3.common.vec_env.dummy_vec_env import DummyVecEnv
 from mlx_baselines3.common.vec_env.stacked_observations import StackedObservations
@@ -62,7 +63,7 @@ def sync_envs_normalization(env: VecEnv, eval_env: VecEnv) -> None:
     env_tmp, eval_env_tmp = env, eval_env
     while isinstance(env_tmp, VecEnvWrapper):
         if not isinstance(eval_env_tmp, VecEnvWrapper):
-            raise AssertionError(
+            raise UsageError(
                 "Error while synchronizing normalization stats: expected the eval env to be "
                 f"a VecEnvWrapper but got {eval_env_tmp} instead. "
                 "This is probably due to the training env not being wrapped the same way as the evaluation env. "
@@ -70,7 +71,7 @@ def sync_envs_normalization(env: VecEnv, eval_env: VecEnv) -> None:
             )
         if isinstance(env_tmp, VecNormalize):
             if not isinstance(eval_env_tmp, VecNormalize):
-                raise AssertionError(
+                raise UsageError(
                     "Error while synchronizing normalization stats: expected the eval env to be "
                     f"a VecNormalize but got {eval_env_tmp} instead. "
                     "This is probably due to the training env not being wrapped the same way as the evaluation env. "

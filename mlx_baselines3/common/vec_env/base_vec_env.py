@@ -12,6 +12,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
+
 # These aliases live here rather than in type_aliases.py so that the vec_env package imports nothing from the rest of
 # the library (SB3 makes the same choice, and user code imports them from this module).
 # Which sub-environments a call targets: all of them (None), one index, or several.
@@ -70,7 +72,7 @@ class VecEnv(ABC):
             warnings.warn("The `render_mode` attribute is not defined in your environment. It will be set to None.")
             render_modes = [None for _ in range(num_envs)]
         if any(mode != render_modes[0] for mode in render_modes):
-            raise AssertionError(f"render_mode mode should be the same for all environments, got {render_modes}")
+            raise UsageError(f"render_mode mode should be the same for all environments, got {render_modes}")
         self.render_mode = render_modes[0]
 
         supported_modes: list[str] = []

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 
 TObs = TypeVar("TObs", np.ndarray, dict[str, np.ndarray])
@@ -84,7 +85,7 @@ class StackedObservations(Generic[TObs]):
         elif channels_order in ("first", "last"):
             channels_first = channels_order == "first"
         else:
-            raise AssertionError(f"`channels_order` must be one of following: 'last', 'first', got {channels_order!r}")
+            raise UsageError(f"`channels_order` must be one of following: 'last', 'first', got {channels_order!r}")
         stack_dimension = 1 if channels_first else -1
         repeat_axis = 0 if channels_first else -1
         stacked_shape = list(observation_space.shape)

@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.vec_env.base_vec_env import (
     CloudpickleWrapper,
     VecEnv,
@@ -549,13 +550,13 @@ def _stack_obs(obs_list: list[VecEnvObs] | tuple[VecEnvObs, ...], space: spaces.
     :return: an array, or a dict or tuple of arrays, whose first axis is the env index
     """
     if not isinstance(obs_list, (list, tuple)) or len(obs_list) == 0:
-        raise AssertionError("expected a non-empty list or tuple of observations, one per environment")
+        raise UsageError("expected a non-empty list or tuple of observations, one per environment")
     if isinstance(space, spaces.Dict):
         if not isinstance(obs_list[0], dict):
-            raise AssertionError("non-dict observation for environment with Dict observation space")
+            raise UsageError("non-dict observation for environment with Dict observation space")
         return {key: np.stack([single_obs[key] for single_obs in obs_list]) for key in space.spaces}  # type: ignore[call-overload]
     if isinstance(space, spaces.Tuple):
         if not isinstance(obs_list[0], tuple):
-            raise AssertionError("non-tuple observation for environment with Tuple observation space")
+            raise UsageError("non-tuple observation for environment with Tuple observation space")
         return tuple(np.stack([single_obs[i] for single_obs in obs_list]) for i in range(len(space.spaces)))  # type: ignore[index]
     return np.stack(obs_list)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import check_for_nested_spaces
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnvObs
 
@@ -34,10 +35,10 @@ def dict_to_obs(obs_space: spaces.Space, obs_dict: dict[Any, np.ndarray]) -> Vec
         return obs_dict
     if isinstance(obs_space, spaces.Tuple):
         if len(obs_dict) != len(obs_space.spaces):
-            raise AssertionError("size of observation does not match size of observation space")
+            raise UsageError("size of observation does not match size of observation space")
         return tuple(obs_dict[i] for i in range(len(obs_space.spaces)))
     if set(obs_dict.keys()) != {None}:
-        raise AssertionError("multiple observation keys for unstructured observation space")
+        raise UsageError("multiple observation keys for unstructured observation space")
     return obs_dict[None]
 
 
@@ -56,7 +57,7 @@ def obs_space_info(obs_space: spaces.Space) -> tuple[list[Any], dict[Any, tuple[
         sub_spaces = dict(enumerate(obs_space.spaces))
     else:
         if hasattr(obs_space, "spaces"):
-            raise AssertionError(f"Unsupported structured space '{type(obs_space)}'")
+            raise UsageError(f"Unsupported structured space '{type(obs_space)}'")
         sub_spaces = {None: obs_space}
     keys = list(sub_spaces.keys())
     shapes = {key: space.shape for key, space in sub_spaces.items()}

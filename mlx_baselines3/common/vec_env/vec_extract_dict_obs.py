@@ -3,6 +3,7 @@
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvStepReturn, VecEnvWrapper
 
 
@@ -17,7 +18,7 @@ class VecExtractDictObs(VecEnvWrapper):
     def __init__(self, venv: VecEnv, key: str):
         self.key = key
         if not isinstance(venv.observation_space, spaces.Dict):
-            raise AssertionError(f"VecExtractDictObs can only be used with Dict obs space, not {venv.observation_space}")
+            raise UsageError(f"VecExtractDictObs can only be used with Dict obs space, not {venv.observation_space}")
         if key not in venv.observation_space.spaces:
             raise KeyError(
                 f"key {key!r} is not in the observation space; valid keys are {list(venv.observation_space.spaces)}"

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvStepReturn, VecEnvWrapper
 from mlx_baselines3.common.vec_env.stacked_observations import StackedObservations
 
@@ -23,7 +24,7 @@ class VecFrameStack(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv, n_stack: int, channels_order: str | Mapping[str, str] | None = None) -> None:
         if not isinstance(venv.observation_space, (spaces.Box, spaces.Dict)):
-            raise AssertionError(
+            raise UsageError(
                 "VecFrameStack only works with gym.spaces.Box and gym.spaces.Dict observation spaces, "
                 f"got {venv.observation_space}"
             )

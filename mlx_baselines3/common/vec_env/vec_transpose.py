@@ -5,6 +5,7 @@ from copy import deepcopy
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvStepReturn, VecEnvWrapper
 
@@ -21,7 +22,7 @@ class VecTransposeImage(VecEnvWrapper):
 
     def __init__(self, venv: VecEnv, skip: bool = False):
         if not (is_image_space(venv.observation_space) or isinstance(venv.observation_space, spaces.Dict)):
-            raise AssertionError(
+            raise UsageError(
                 f"The observation space must be an image or dictionary observation space, got {venv.observation_space}"
             )
         self.skip = skip
@@ -47,9 +48,10 @@ class VecTransposeImage(VecEnvWrapper):
         :return: the same image space, channels first
         """
         if not is_image_space(observation_space):
-            raise AssertionError(f"The observation space {key} must be an image, got {observation_space}")
+            where = f" (key {key!r})" if key else ""
+            raise UsageError(f"The observation space must be an image{where}, got {observation_space}")
         if is_image_space_channels_first(observation_space):
-            raise AssertionError(f"The observation space {key} must follow the channel last convention")
+            raise UsageError(f"The observation space {key} must follow the channel last convention")
         height, width, channels = observation_space.shape
         return spaces.Box(low=0, high=255, shape=(channels, height, width), dtype=observation_space.dtype)  # type: ignore[arg-type]
 

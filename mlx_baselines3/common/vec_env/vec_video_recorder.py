@@ -6,6 +6,7 @@ from collections.abc import Callable
 import numpy as np
 from gymnasium import error, logger
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn, VecEnvWrapper
 from mlx_baselines3.common.vec_env.dummy_vec_env import DummyVecEnv
 from mlx_baselines3.common.vec_env.subproc_vec_env import SubprocVecEnv
@@ -49,7 +50,7 @@ class VecVideoRecorder(VecEnvWrapper):
             metadata = base_env.metadata
         self.env.metadata = metadata
         if self.env.render_mode != "rgb_array":
-            raise AssertionError(
+            raise UsageError(
                 f"The render_mode must be 'rgb_array', not {self.env.render_mode}: create the environments with "
                 "render_mode='rgb_array'"
             )
@@ -97,7 +98,7 @@ class VecVideoRecorder(VecEnvWrapper):
 
     def _capture_frame(self) -> None:
         if not self.recording:
-            raise AssertionError("Cannot capture a frame, recording wasn't started.")
+            raise UsageError("Cannot capture a frame, recording wasn't started.")
         frame = self.env.render()
         if isinstance(frame, np.ndarray):
             self.recorded_frames.append(frame)
@@ -122,7 +123,7 @@ class VecVideoRecorder(VecEnvWrapper):
     def _stop_recording(self) -> None:
         """Write the recorded frames to ``video_path`` and stop recording."""
         if not self.recording:
-            raise AssertionError("_stop_recording was called, but no recording was started")
+            raise UsageError("_stop_recording was called, but no recording was started")
         if len(self.recorded_frames) == 0:
             logger.warn("Ignored saving a video as there were zero frames to save.")
         else:
