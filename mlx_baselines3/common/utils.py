@@ -9,7 +9,6 @@ import sys
 import warnings
 from collections import deque
 from collections.abc import Iterable
-from itertools import zip_longest
 from typing import Any, cast
 
 import cloudpickle
@@ -497,16 +496,13 @@ def safe_mean(arr: np.ndarray | list | deque) -> float:
 
 def zip_strict(*iterables: Iterable) -> Iterable:
     """
-    ``zip`` that raises when the iterables have different lengths.
+    ``zip`` that raises when the iterables have different lengths (``zip(..., strict=True)``, as SB3 2.9.2).
 
     :param iterables: the iterables
     :return: the zipped tuples
+    :raises ValueError: Python's own "zip() argument 2 is shorter than argument 1" when the lengths differ
     """
-    sentinel = object()
-    for combo in zip_longest(*iterables, fillvalue=sentinel):
-        if sentinel in combo:
-            raise ValueError("Iterables have different lengths")
-        yield combo
+    return zip(*iterables, strict=True)
 
 
 def polyak_update(params: Any, target_params: Any, tau: "float | mx.array") -> Any:
