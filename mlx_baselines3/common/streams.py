@@ -22,7 +22,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -36,6 +36,11 @@ _active = threading.local()
 _random_streams: "weakref.WeakKeyDictionary[Any, tuple[object, mx.array]]" = weakref.WeakKeyDictionary()
 
 
+def _random_state() -> list[mx.array]:
+    """:return: this thread's random key(s), as a list (``mx.random.state`` is list-like)"""
+    return list(cast(Any, mx.random.state))
+
+
 def _thread_token() -> object:
     return _active.__dict__.setdefault("token", object())
 
@@ -44,14 +49,14 @@ def _continue_random_stream(owner: Any) -> None:
     """Continue ``owner``'s random stream in this thread if its last call ran in another one."""
     last = _random_streams.get(owner)
     if last is not None and last[0] is not _thread_token():
-        high, low = last[1].tolist()
+        high, low = cast(list[int], last[1].tolist())
         # mx.random.state cannot be assigned to; seeding with the 64 bits of a key makes that key current.
         mx.random.seed((high << 32) | low)
 
 
 def _keep_random_stream(owner: Any) -> None:
     """Remember the (evaluated) random key ``owner``'s call leaves, and this thread."""
-    key = mx.random.state[0]
+    key = _random_state()[0]
     mx.eval(key)
     _random_streams[owner] = (_thread_token(), key)
 
@@ -88,7 +93,7 @@ def settle(owner: object) -> None:
 
     :param owner: an algorithm or a policy
     """
-    mx.eval(model_arrays(owner), list(mx.random.state))
+    mx.eval(model_arrays(owner), _random_state())
 
 
 def on_model_device(method: F, settles: bool) -> F:
@@ -120,7 +125,7 @@ def on_model_device(method: F, settles: bool) -> F:
                 elif threading.current_thread() is not threading.main_thread():
                     # A call that only draws random numbers (predict) leaves this thread's key lazy: a worker thread
                     # that ends holding one aborts the interpreter at exit.
-                    mx.eval(list(mx.random.state))
+                    mx.eval(_random_state())
                 if follows_random_stream:
                     _keep_random_stream(self)
         finally:

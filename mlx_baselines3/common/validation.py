@@ -26,14 +26,15 @@ class _Rule(NamedTuple):
 
 
 def _integer_at_least(minimum: int) -> Callable[[Any], bool]:
-    return lambda value: isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum
+    return lambda value: isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= minimum
 
 
 def _number_in(low: float, high: float, low_open: bool = False) -> Callable[[Any], bool]:
     def accepts(value: Any) -> bool:
         if not isinstance(value, Real) or isinstance(value, bool) or math.isnan(value):
             return False
-        return (low < value if low_open else low <= value) and value <= high
+        number = float(value)
+        return (low < number if low_open else low <= number) and number <= high
 
     return accepts
 
@@ -78,10 +79,10 @@ _RULES: dict[str, _Rule] = {
 
 @functools.cache
 def _defaults(cls: type) -> dict[str, Any]:
-    """:return: the keyword defaults of ``cls.__init__`` (used to suggest a fix)"""
+    """:return: the keyword defaults of the constructor of ``cls`` (used to suggest a fix)"""
     return {
         name: parameter.default
-        for name, parameter in inspect.signature(cls.__init__).parameters.items()
+        for name, parameter in inspect.signature(cls).parameters.items()
         if parameter.default is not inspect.Parameter.empty
     }
 
