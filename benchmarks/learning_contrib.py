@@ -4,6 +4,8 @@ Learning checks for the contrib algorithms, side by side with sb3-contrib when i
     python benchmarks/learning_contrib.py --task recurrent_cartpole_novel --libs mlx sb3 --seeds 0 1 2
     python benchmarks/learning_contrib.py --task ppo_cartpole_novel --seeds 0 1 2      # the same task without memory
     python benchmarks/learning_contrib.py --task maskable_invalid --libs mlx sb3 --seeds 0 1 2
+    python benchmarks/learning_contrib.py --task qrdqn_cartpole --libs mlx sb3 --seeds 0 1 2    # also trpo_cartpole,
+        trpo_pendulum, ars_cartpole, tqc_pendulum, crossq_pendulum (RL Zoo hyperparameters)
 
 CartPole without velocities (the RL Zoo's CartPoleNoVel-v1: only the cart position and the pole angle are observed)
 needs memory; the RL Zoo's RecurrentPPO hyperparameters are used, and the same ones for PPO without memory. Each run
@@ -74,7 +76,91 @@ TASKS = {
 }
 
 
+def contrib2_tasks() -> dict[str, dict]:
+    """QR-DQN, TRPO, ARS, TQC and CrossQ on registered envs, with the RL Zoo's hyperparameters (``threshold``: issue 15's
+    target for the mean evaluation reward)."""
+    common = dict(normalize=False, linear={}, n_envs=1, policy="MlpPolicy", policy_kwargs={})
+    return {
+        # hyperparams/qrdqn.yml (tuned for 5e4 steps; the target allows 1e5).
+        "qrdqn_cartpole": common
+        | dict(
+            algo="QRDQN",
+            env_id="CartPole-v1",
+            timesteps=100_000,
+            threshold=400,
+            policy_kwargs=dict(net_arch=[256, 256], n_quantiles=10),
+            kwargs=dict(
+                learning_rate=2.3e-3,
+                batch_size=64,
+                buffer_size=100_000,
+                learning_starts=1000,
+                gamma=0.99,
+                target_update_interval=10,
+                train_freq=256,
+                gradient_steps=128,
+                exploration_fraction=0.16,
+                exploration_final_eps=0.04,
+            ),
+        ),
+        # hyperparams/trpo.yml
+        "trpo_cartpole": common
+        | dict(
+            algo="TRPO",
+            env_id="CartPole-v1",
+            timesteps=100_000,
+            threshold=475,
+            n_envs=2,
+            kwargs=dict(
+                n_steps=512,
+                batch_size=512,
+                cg_damping=1e-3,
+                gae_lambda=0.98,
+                gamma=0.99,
+                learning_rate=1e-3,
+                n_critic_updates=20,
+            ),
+        ),
+        "trpo_pendulum": common
+        | dict(
+            algo="TRPO",
+            env_id="Pendulum-v1",
+            timesteps=100_000,
+            threshold=-300,
+            n_envs=2,
+            kwargs=dict(n_steps=1024, gamma=0.9, n_critic_updates=15, use_sde=True, sde_sample_freq=4),
+        ),
+        # hyperparams/ars.yml
+        "ars_cartpole": common
+        | dict(algo="ARS", env_id="CartPole-v1", timesteps=200_000, threshold=475, n_envs=2, policy="LinearPolicy", kwargs={}),
+        # hyperparams/tqc.yml (its Pendulum-v0 entry)
+        "tqc_pendulum": common
+        | dict(
+            algo="TQC",
+            env_id="Pendulum-v1",
+            timesteps=20_000,
+            threshold=-200,
+            policy_kwargs=dict(log_std_init=-2, net_arch=[64, 64]),
+            kwargs=dict(learning_rate=1e-3, use_sde=True, gradient_steps=64, train_freq=64),
+        ),
+        # hyperparams/crossq.yml
+        "crossq_pendulum": common
+        | dict(
+            algo="CrossQ",
+            env_id="Pendulum-v1",
+            timesteps=20_000,
+            threshold=-200,
+            policy_kwargs=dict(net_arch=[256, 256]),
+            kwargs=dict(policy_delay=2),
+        ),
+    }
+
+
+TASKS.update(contrib2_tasks())
+
+
 def _make_env(task: str, env_util, seed: int, n_envs: int):
+    if "env_id" in TASKS[task]:
+        return env_util.make_vec_env(TASKS[task]["env_id"], n_envs=n_envs, seed=seed)
     if task == "maskable_invalid":
         from mlx_baselines3.contrib.common.envs import InvalidActionEnvDiscrete
 
@@ -102,12 +188,12 @@ def run(lib: str, task: str, seed: int, timesteps: int | None) -> tuple[float, f
         import torch
 
         kwargs["device"] = "cpu"
-        if "policy_kwargs" in kwargs and task != "maskable_invalid":
+        if task.endswith("_novel"):
             kwargs["policy_kwargs"]["activation_fn"] = torch.nn.ReLU
     else:
         import mlx.nn as nn
 
-        if task != "maskable_invalid":
+        if task.endswith("_novel"):
             kwargs["policy_kwargs"]["activation_fn"] = nn.ReLU
     env = _make_env(task, env_util, seed, spec["n_envs"])
     if spec["normalize"]:
@@ -146,8 +232,11 @@ def main() -> None:
             results[lib].append(mean_reward)
             extra = f", invalid actions taken: {CountInvalid.invalid}" if args.task == "maskable_invalid" else ""
             print(f"{args.task} {lib} seed={seed}: eval {mean_reward:.1f} ({elapsed:.0f} s){extra}", flush=True)
+    threshold = TASKS[args.task].get("threshold")
     for lib, rewards in results.items():
-        print(f"{args.task} {lib}: mean {np.mean(rewards):.1f} +/- {np.std(rewards):.1f} over seeds {args.seeds}: {rewards}")
+        reached = "" if threshold is None else f"; {sum(r >= threshold for r in rewards)} of {len(rewards)} >= {threshold}"
+        summary = f"mean {np.mean(rewards):.1f} +/- {np.std(rewards):.1f} over seeds {args.seeds}: {rewards}"
+        print(f"{args.task} {lib}: {summary}{reached}")
 
 
 if __name__ == "__main__":

@@ -365,6 +365,13 @@ class BaseModel(nn.Module):
             )
         return obs_as_tensor(observation), vectorized_env
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Copies and pickles (ARS's candidate policy, AsyncEval's workers) start with no compiled functions: those hold
+        # MLX's random state, which can be neither copied nor pickled, and the copy compiles its own on first use.
+        state = self.__dict__.copy()
+        state["_compiled"] = {}
+        return state
+
     def _compile_inference(self, fn: Any, module: nn.Module | None = None) -> Any:
         """
         Compile an inference function once per training mode (see ``compiled.compile_inference``): the parameters of

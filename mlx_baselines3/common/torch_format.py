@@ -85,6 +85,10 @@ _SB3_CONTRIB_CLASSES: dict[str, tuple[str, ...]] = {
         "RecurrentMultiInputActorCriticPolicy",
     ),
     "common.recurrent.buffers": ("RecurrentRolloutBuffer", "RecurrentDictRolloutBuffer"),
+    "qrdqn.policies": ("QRDQNPolicy", "CnnPolicy", "MultiInputPolicy", "QuantileNetwork"),
+    "ars.policies": ("ARSPolicy", "ARSLinearPolicy"),
+    "tqc.policies": ("TQCPolicy", "CnnPolicy", "MultiInputPolicy", "Critic"),
+    "crossq.policies": ("CrossQPolicy", "Actor", "CrossQCritic"),
 }
 
 # (their package, ours, the classes): the most specific of our prefixes first.
