@@ -2,6 +2,14 @@
 
 import numpy as np
 
+try:
+    import torch
+
+    # One torch thread: on a small shared CPU, torch's thread pool spins against the other processes.
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 ATOL = 1e-5
 
 
