@@ -181,6 +181,31 @@ WORKLOADS = {
         kwargs={"n_steps": 32, "batch_size": 256, "n_epochs": 10, "policy_kwargs": {"lstm_hidden_size": 64}},
         contrib=True,
     ),
+    # sb3-contrib's other algorithms with their defaults (TQC/CrossQ with SAC's workload's [256, 256] networks; SBX has
+    # those two). ARS and TRPO warm up with one whole update.
+    "qrdqn_cartpole": Workload("QRDQN", "CartPole-v1", 1, "MlpPolicy", timesteps=20_000, warmup=1_000, contrib=True),
+    "trpo_cartpole": Workload("TRPO", "CartPole-v1", 8, "MlpPolicy", timesteps=32_768, warmup=1, contrib=True),
+    "ars_cartpole": Workload("ARS", "CartPole-v1", 2, "LinearPolicy", timesteps=20_000, warmup=1, contrib=True),
+    "tqc_pendulum": Workload(
+        "TQC",
+        "Pendulum-v1",
+        1,
+        "MlpPolicy",
+        timesteps=3_000,
+        warmup=300,
+        kwargs={"policy_kwargs": {"net_arch": [256, 256]}},
+        contrib=True,
+    ),
+    "crossq_pendulum": Workload(
+        "CrossQ",
+        "Pendulum-v1",
+        1,
+        "MlpPolicy",
+        timesteps=3_000,
+        warmup=300,
+        kwargs={"policy_kwargs": {"net_arch": [256, 256]}},
+        contrib=True,
+    ),
 }
 
 
