@@ -9,10 +9,11 @@ the sizes of ``bench.py``'s workloads), its buffer is filled, and then:
   chains into one ``Compiled...`` node, so this is the number of kernels MLX launches for the step;
 - **primitives**: the same graph with ``mx.compile`` disabled: the operations before fusion;
 - **us/step**: wall-clock microseconds per gradient step of ``model.train()`` (median of ``--repeats`` timed calls
-  after a warm-up call), which includes preparing the minibatches and reading the statistics.
+  after a warm-up call), which includes preparing the minibatches and reading the statistics;
+- **cpu us/step**: the same in CPU time of the process (all its threads), which other load on the machine disturbs
+  far less than the wall clock.
 
-The counts do not depend on the machine; the times do (the process runs single-threaded, but other load on the
-machine shows: compare runs made one after the other). Usage::
+The counts do not depend on the machine; the times do (compare runs made one after the other, on the same load). Usage::
 
     python benchmarks/step_microbench.py                      # all algorithms, table on stdout
     python benchmarks/step_microbench.py --algos sac,td3 --json after.json
@@ -136,15 +137,22 @@ def measure(algo: str, repeats: int) -> dict[str, Any]:
         mx.enable_compile()
     eager_graphs = list(recorder.graphs)
     recorder.armed = False
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         steps = _train_once(model, train_kwargs)
         times.append((time.perf_counter() - start) / steps * 1e6)
+        cpu_times.append((time.process_time() - cpu_start) / steps * 1e6)
     # Off-policy steps come in variants (SAC's target update, TD3's delayed actor): report the largest graph.
     kernels = max(sum(graph.values()) for graph in compiled_graphs)
     primitives = max(sum(graph.values()) for graph in eager_graphs)
-    return {"algo": algo, "kernels": kernels, "primitives": primitives, "us_per_step": statistics.median(times)}
+    return {
+        "algo": algo,
+        "kernels": kernels,
+        "primitives": primitives,
+        "us_per_step": statistics.median(times),
+        "cpu_us_per_step": statistics.median(cpu_times),
+    }
 
 
 def main() -> None:
@@ -154,9 +162,10 @@ def main() -> None:
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     results = [measure(algo, args.repeats) for algo in args.algos.split(",")]
-    print(f"{'algo':6} {'kernels':>8} {'primitives':>11} {'us/step':>9}")
+    print(f"{'algo':6} {'kernels':>8} {'primitives':>11} {'us/step':>9} {'cpu us/step':>12}")
     for row in results:
-        print(f"{row['algo']:6} {row['kernels']:8d} {row['primitives']:11d} {row['us_per_step']:9.0f}")
+        times = f"{row['us_per_step']:9.0f} {row['cpu_us_per_step']:12.0f}"
+        print(f"{row['algo']:6} {row['kernels']:8d} {row['primitives']:11d} {times}")
     if args.json:
         Path(args.json).write_text(json.dumps({"load": os.getloadavg(), "results": results}, indent=2))
 

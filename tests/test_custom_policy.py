@@ -12,6 +12,7 @@ from mlx.utils import tree_flatten, tree_map
 
 from mlx_baselines3 import A2C, DDPG, DQN, PPO, SAC, TD3
 from mlx_baselines3.common.policies import ActorCriticPolicy
+from mlx_baselines3.common.save_util import module_state_dict
 from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor, as_mlx_module_class, create_mlp
 
 
@@ -218,10 +219,12 @@ def test_off_policy_net_arch_critics_and_activation(algo):
     critic, actor = model.policy.critic, model.policy.actor
     assert critic.n_critics == 3 and len(critic.q_networks) == 3
     # The critic reads observation (3) and action (1); SAC's actor ends in separate mean/log-std heads, TD3's in mu.
-    assert [layer.weight.shape for layer in critic.qf2.layers if isinstance(layer, nn.Linear)] == [(32, 4), (8, 32), (1, 8)]
+    # The three critics are stacked per layer ([n_critics, in, out]) and saved as SB3's qf0..qf2.
+    assert [layer.weight.shape for layer in critic.qf.layers if "weight" in layer] == [(3, 4, 32), (3, 32, 8), (3, 8, 1)]
+    assert module_state_dict(critic)["qf2.2.weight"].shape == (8, 32)
     actor_net = actor.latent_pi if algo is SAC else actor.mu
     assert actor_net.layers[0].weight.shape == (16, 3) and isinstance(actor_net.layers[1], nn.ELU)
-    assert isinstance(critic.qf0.layers[1], nn.ELU)
+    assert isinstance(critic.qf.layers[1], nn.ELU)
     before = _weights(critic)
     model.learn(16)
     assert any(not np.allclose(before[k], v) for k, v in _weights(critic).items())

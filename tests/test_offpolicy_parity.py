@@ -7,10 +7,10 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 import pytest
-from mlx.utils import tree_flatten
 
 from mlx_baselines3 import DDPG, SAC, TD3
 from mlx_baselines3.common.logger import configure as mlx_configure
+from mlx_baselines3.common.save_util import module_state_dict
 from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor
 from mlx_baselines3.common.type_aliases import ReplayBufferSamples
 
@@ -58,23 +58,20 @@ def make_pair(mlx_class, sb3_class, share_features_extractor: bool, **kwargs):
     return model, sb3_model
 
 
-def sb3_name(mlx_name: str) -> str:
-    # nn.Sequential numbers its children directly in torch, under ``layers`` in MLX.
-    return mlx_name.replace(".layers.", ".")
-
-
 def copy_weights_to_sb3(model, sb3_model) -> None:
-    state_dict = {sb3_name(name): th.tensor(np.array(value)) for name, value in tree_flatten(model.policy.parameters())}
+    # Our parameters under SB3's names (nn.Sequential's ``layers``, the critics stacked in one ensemble): the mapping
+    # save/load uses.
+    state_dict = {name: th.tensor(np.array(value)) for name, value in module_state_dict(model.policy).items()}
     missing, unexpected = sb3_model.policy.load_state_dict(state_dict, strict=True)
     assert not missing and not unexpected
 
 
 def assert_same_weights(model, sb3_model) -> None:
     sb3_state = sb3_model.policy.state_dict()
-    flat = tree_flatten(model.policy.parameters())
-    assert len(flat) == len(sb3_state)
-    for name, value in flat:
-        np.testing.assert_allclose(np.array(value), sb3_state[sb3_name(name)].numpy(), atol=ATOL, rtol=0, err_msg=name)
+    ours = module_state_dict(model.policy)
+    assert ours.keys() == sb3_state.keys()
+    for name, value in ours.items():
+        np.testing.assert_allclose(np.array(value), sb3_state[name].numpy(), atol=ATOL, rtol=0, err_msg=name)
 
 
 def make_batches(n_batches: int, obs_dim: int, action_dim: int, n_step_discounts: bool = False) -> list[dict[str, np.ndarray]]:

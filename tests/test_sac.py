@@ -13,6 +13,7 @@ from mlx_baselines3 import DDPG, SAC, TD3
 from mlx_baselines3.common.envs import FakeImageEnv, IdentityEnvBox
 from mlx_baselines3.common.evaluation import evaluate_policy
 from mlx_baselines3.common.logger import configure
+from mlx_baselines3.common.save_util import module_state_dict, optimizer_state_dict
 from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor
 from mlx_baselines3.common.utils import LinearSchedule
 from mlx_baselines3.sac.policies import Actor, SACPolicy
@@ -45,7 +46,8 @@ def test_networks_and_parameter_names():
     model = SAC("MlpPolicy", "Pendulum-v1")
     assert isinstance(model.policy, SACPolicy) and isinstance(model.actor, Actor)
     assert model.actor is model.policy.actor and model.critic_target is model.policy.critic_target
-    shapes = {name: value.shape for name, value in tree_flatten(model.policy.parameters())}
+    # SB3's state-dict keys and shapes, as saved (the critics are stacked in one ensemble in MLX).
+    shapes = {name: tuple(value.shape) for name, value in module_state_dict(model.policy).items()}
     # SB3's keys (``actor.latent_pi.0.weight``...) with MLX's ``layers`` list inside nn.Sequential.
     mlp = {
         "0.weight": (256, 4),
@@ -56,20 +58,17 @@ def test_networks_and_parameter_names():
         "4.bias": (1,),
     }
     expected = {
-        "actor.latent_pi.layers.0.weight": (256, 3),
-        "actor.latent_pi.layers.0.bias": (256,),
-        "actor.latent_pi.layers.2.weight": (256, 256),
-        "actor.latent_pi.layers.2.bias": (256,),
+        "actor.latent_pi.0.weight": (256, 3),
+        "actor.latent_pi.0.bias": (256,),
+        "actor.latent_pi.2.weight": (256, 256),
+        "actor.latent_pi.2.bias": (256,),
         "actor.mu.weight": (1, 256),
         "actor.mu.bias": (1,),
         "actor.log_std.weight": (1, 256),
         "actor.log_std.bias": (1,),
     }
     expected |= {
-        f"{net}.{q}.layers.{key}": shape
-        for net in ("critic", "critic_target")
-        for q in ("qf0", "qf1")
-        for key, shape in mlp.items()
+        f"{net}.{q}.{key}": shape for net in ("critic", "critic_target") for q in ("qf0", "qf1") for key, shape in mlp.items()
     }
     assert shapes == expected
     # The target starts as a copy of the critic and stays in evaluation mode.
@@ -79,7 +78,9 @@ def test_networks_and_parameter_names():
     assert model.actor.training and model.critic.training and not model.critic_target.training
     # One optimizer per network: the actor's 8 parameters, the critic's 12, and log_ent_coef.
     assert len(tree_flatten(model.actor.optimizer.state)) == 2 + 2 * 8
-    assert len(tree_flatten(model.critic.optimizer.state)) == 2 + 2 * 12
+    # The critic's 12 arrays of SB3 are 6 stacked ones here; saved as SB3's 12.
+    assert len(tree_flatten(model.critic.optimizer.state)) == 2 + 2 * 6
+    assert optimizer_state_dict(model.critic.optimizer, model.critic)["param_groups"][0]["params"] == list(range(12))
     assert set(model.ent_coef_optimizer.state) == {"step", "learning_rate", "log_ent_coef"}
 
 

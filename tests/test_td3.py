@@ -13,6 +13,7 @@ from mlx_baselines3.common.envs import FakeImageEnv, IdentityEnvBox, SimpleMulti
 from mlx_baselines3.common.evaluation import evaluate_policy
 from mlx_baselines3.common.logger import configure
 from mlx_baselines3.common.noise import NormalActionNoise
+from mlx_baselines3.common.save_util import module_state_dict, optimizer_state_dict
 from mlx_baselines3.common.torch_layers import BaseFeaturesExtractor
 from mlx_baselines3.td3.policies import Actor, TD3Policy
 
@@ -52,7 +53,8 @@ def test_networks_and_parameter_names():
     model = TD3("MlpPolicy", "Pendulum-v1")
     assert isinstance(model.policy, TD3Policy) and isinstance(model.actor, Actor)
     assert model.actor_target is model.policy.actor_target
-    shapes = {name: value.shape for name, value in tree_flatten(model.policy.parameters())}
+    # SB3's state-dict keys and shapes, as saved (the critics are stacked in one ensemble in MLX).
+    shapes = {name: tuple(value.shape) for name, value in module_state_dict(model.policy).items()}
     # SB3's default [400, 300]; the actor ends with Tanh (index 5, no parameters).
     mlp = {
         "0.weight": (400, None),
@@ -67,7 +69,7 @@ def test_networks_and_parameter_names():
         for prefix in (net, f"{net}_target"):
             for sub in nets:
                 for key, shape in mlp.items():
-                    expected[f"{prefix}.{sub}.layers.{key}"] = (400, in_dim) if shape[-1] is None else shape
+                    expected[f"{prefix}.{sub}.{key}"] = (400, in_dim) if shape[-1] is None else shape
     assert shapes == expected
     assert isinstance(model.actor.mu.layers[5], nn.Tanh)
     for online, target in [(model.actor, model.actor_target), (model.critic, model.critic_target)]:
@@ -77,7 +79,9 @@ def test_networks_and_parameter_names():
     assert model.actor.training and model.critic.training
     assert not model.actor_target.training and not model.critic_target.training
     assert len(tree_flatten(model.actor.optimizer.state)) == 2 + 2 * 6
-    assert len(tree_flatten(model.critic.optimizer.state)) == 2 + 2 * 12
+    # The critic's 12 arrays of SB3 are 6 stacked ones here; saved as SB3's 12.
+    assert len(tree_flatten(model.critic.optimizer.state)) == 2 + 2 * 6
+    assert optimizer_state_dict(model.critic.optimizer, model.critic)["param_groups"][0]["params"] == list(range(12))
     assert model._get_torch_save_params() == (["policy", "actor.optimizer", "critic.optimizer"], [])
     assert (model.learning_rate, model.batch_size, model.policy_delay) == (1e-3, 256, 2)
     assert (model.target_policy_noise, model.target_noise_clip) == (0.2, 0.5)
@@ -87,7 +91,7 @@ def test_ddpg_is_td3_without_the_tricks():
     model = DDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16]))
     assert isinstance(model, TD3)
     assert (model.policy_delay, model.target_policy_noise, model.target_noise_clip) == (1, 0.1, 0.0)
-    assert model.critic.n_critics == 1 and {name.split(".")[0] for name in flat(model.critic)} == {"qf0"}
+    assert model.critic.n_critics == 1 and {name.split(".")[0] for name in module_state_dict(model.critic)} == {"qf0"}
     assert DDPG("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(net_arch=[16], n_critics=2)).critic.n_critics == 2
 
 

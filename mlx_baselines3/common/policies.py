@@ -5,6 +5,8 @@ import math
 import pathlib
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import mlx.core as mx
@@ -32,6 +34,7 @@ from mlx_baselines3.common.streams import run_on_model_device, settle
 from mlx_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
     CombinedExtractor,
+    EnsembleMLP,
     FlattenExtractor,
     MlpExtractor,
     NatureCNN,
@@ -896,8 +899,9 @@ class MultiInputActorCriticPolicy(ActorCriticPolicy):
 
 class ContinuousCritic(BaseModel):
     """
-    Q-value networks ``Q(s, a)`` for SAC, TD3 and DDPG: ``n_critics`` MLPs named ``qf0``, ``qf1``... (several reduce
-    overestimation, as in Clipped Double Q-learning).
+    Q-value networks ``Q(s, a)`` for SAC, TD3 and DDPG: ``n_critics`` MLPs (several reduce overestimation, as in
+    Clipped Double Q-learning), held as one ``EnsembleMLP`` (``qf``: weights stacked per layer) and saved under SB3's
+    names ``qf0``, ``qf1``...
 
     :param observation_space: the observation space
     :param action_space: the action space (Box)
@@ -928,21 +932,33 @@ class ContinuousCritic(BaseModel):
         action_dim = get_action_dim(self.action_space)
         self.share_features_extractor = share_features_extractor
         self.n_critics = n_critics
-        for idx in range(n_critics):
-            setattr(self, f"qf{idx}", nn.Sequential(*create_mlp(features_dim + action_dim, 1, net_arch, activation_fn)))
+        # Built as separate networks (same initial values as n nn.Sequentials), evaluated as one stacked product.
+        q_input_dim = features_dim + action_dim
+        networks = [nn.Sequential(*create_mlp(q_input_dim, 1, net_arch, activation_fn)) for _ in range(n_critics)]
+        self.qf = EnsembleMLP(networks, torch_prefix="qf")
 
     @property
-    def q_networks(self) -> list[nn.Module]:
-        """The Q-networks, in order."""
-        return [getattr(self, f"qf{idx}") for idx in range(self.n_critics)]
+    def q_networks(self) -> list[Callable[[mx.array], mx.array]]:
+        """One function per Q-network, in order (SB3's list of networks): ``q_networks[i](features_and_actions)``."""
+        return [partial(self.qf.member, index=index) for index in range(self.n_critics)]
 
-    def __call__(self, obs: PyTorchObs, actions: mx.array) -> tuple[mx.array, ...]:
+    def q_values(self, obs: PyTorchObs, actions: mx.array) -> mx.array:
+        """
+        The Q-values of every critic at once (one batched product per layer).
+
+        :param obs: a batch of raw observations
+        :param actions: a batch of actions
+        :return: ``[n_critics, batch, 1]``
+        """
         features = self.extract_features(obs, self.features_extractor)
         if self.share_features_extractor:
             # The actor's loss alone trains a shared extractor.
             features = mx.stop_gradient(features)
-        qvalue_input = mx.concatenate([features, actions], axis=1)
-        return tuple(q_net(qvalue_input) for q_net in self.q_networks)
+        return self.qf(mx.concatenate([features, actions], axis=1))
+
+    def __call__(self, obs: PyTorchObs, actions: mx.array) -> tuple[mx.array, ...]:
+        q_values = self.q_values(obs, actions)
+        return tuple(q_values[index] for index in range(self.n_critics))
 
     def forward(self, obs: PyTorchObs, actions: mx.array) -> tuple[mx.array, ...]:
         """SB3's name for the call: the Q-values of every critic."""
@@ -957,7 +973,7 @@ class ContinuousCritic(BaseModel):
         :return: the first critic's Q-values
         """
         features = mx.stop_gradient(self.extract_features(obs, self.features_extractor))
-        return self.qf0(mx.concatenate([features, actions], axis=1))
+        return self.qf.member(mx.concatenate([features, actions], axis=1), 0)
 
 
 def critic_optimized_parameters(critic: nn.Module) -> dict[str, Any]:

@@ -539,6 +539,8 @@ class _ParameterEntry:
     path: tuple  # its path from the root, as in ``tree_flatten(root.parameters())``
     channels_last: bool  # a convolution weight: MLX keeps channels last, torch second
     alias: bool  # reached through an alias attribute (a shared features extractor), not a child of its parent
+    member: int | None = None  # in a stacked array (an ensemble's layer), the index of this entry's slice
+    transposed: bool = False  # torch's layout of the slice is its transpose (an ensemble's [in, out] weight)
 
 
 # Attributes that SB3 registers as submodules but that our policies keep as aliases of another submodule (so that a
@@ -592,6 +594,16 @@ def _walk(node: Any, prefix: str, path: tuple, modules_in_tree: set[int], alias:
         for name, child in items:
             if isinstance(child, mx.array):
                 continue
+            if isinstance(child, nn.Module) and hasattr(type(child), "torch_parameter_views"):
+                # A module whose arrays torch sees under other names (EnsembleMLP: stacked members as qf0, qf1...).
+                for key, array_path, member, transposed in child.torch_parameter_views():
+                    holder = child
+                    for part in array_path[:-1]:
+                        holder = holder[part]
+                    entry_path = (*path, name, *array_path)
+                    entry = _ParameterEntry(prefix + key, holder, array_path[-1], entry_path, False, alias, member, transposed)
+                    out.append(entry)
+                continue
             # nn.Sequential keeps its layers in a list; torch numbers them directly under the Sequential.
             child_prefix = prefix if isinstance(node, nn.Sequential) and name == "layers" else f"{prefix}{name}."
             _walk(child, child_prefix, (*path, name), modules_in_tree, alias, out)
@@ -628,12 +640,32 @@ def _parameter_entries(root: Any) -> list[_ParameterEntry]:
     return entries
 
 
+def _member(array: mx.array, entry: _ParameterEntry) -> mx.array:
+    # The entry's own array: the whole array, or its slice of a stacked one.
+    return array if entry.member is None else array[entry.member]
+
+
 def _to_torch_layout(array: mx.array, entry: _ParameterEntry) -> mx.array:
+    array = _member(array, entry)
+    if entry.transposed:
+        array = array.T
     return mx.moveaxis(array, -1, 1) if entry.channels_last else array
 
 
 def _to_mlx_layout(array: mx.array, entry: _ParameterEntry) -> mx.array:
+    # The inverse of _to_torch_layout, for the entry's own array (its slice, for a member of a stacked array).
+    if entry.transposed:
+        array = array.T
     return mx.moveaxis(array, 1, -1) if entry.channels_last else array
+
+
+def _put(holder: Any, name: Any, value: mx.array, entry: _ParameterEntry) -> None:
+    # Assign the entry's array (in MLX layout) into a parameter tree or an optimizer state; a member's slice
+    # replaces its part of a new stacked array (never in place: a target network may share the old array).
+    if entry.member is not None:
+        stacked = holder[name]
+        value = mx.concatenate([stacked[: entry.member], value[None], stacked[entry.member + 1 :]])
+    holder[name] = value
 
 
 def _as_mx(value: Any) -> mx.array:
@@ -688,7 +720,7 @@ def load_module_state_dict(module: Any, state_dict: dict[str, Any], exact_match:
                 f"Error(s) in loading state_dict for {type(module).__name__}: size mismatch for {key}: copying a param "
                 f"with shape {tuple(new_value.shape)} from checkpoint, the shape in current model is {expected_shape}."
             )
-        entry.container[entry.name] = _to_mlx_layout(new_value, entry).astype(current.dtype)
+        _put(entry.container, entry.name, _to_mlx_layout(new_value, entry).astype(current.dtype), entry)
 
 
 @dataclass(frozen=True)
@@ -864,7 +896,7 @@ def _optimized_entries(optimizer: Any, params: Any) -> list[_ParameterEntry]:
     trainable = _trainable_paths(params)
     entries, seen = [], set()
     for entry in _parameter_entries(params):
-        identity = (id(entry.container), entry.name)
+        identity = (id(entry.container), entry.name, entry.member)
         if entry.alias or identity in seen:
             continue
         seen.add(identity)
@@ -940,7 +972,7 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
             "saved with another optimizer class."
         ) from e
     for entry, saved in zip(entries, saved_states, strict=True):
-        expected = _initial_state(optimizer, entry.container[entry.name])
+        expected = _initial_state(optimizer, _member(entry.container[entry.name], entry))
         missing = [torch_key for mlx_key, torch_key in layout.state_keys if mlx_key in expected and torch_key not in saved]
         if saved and (missing or (layout.has_step and "step" not in saved)):
             raise ValueError(
@@ -953,7 +985,7 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
     for entry, saved in zip(entries, saved_states, strict=True):
         # Every entry has a state here: missing ones were created by optimizer.init above.
         parameter_state = cast(dict, _state_at(optimizer.state, entry.path))
-        parameter = entry.container[entry.name]
+        parameter = _member(entry.container[entry.name], entry)
         initial = _initial_state(optimizer, parameter)
         for mlx_key, torch_key in layout.state_keys:
             if mlx_key not in initial:
@@ -961,7 +993,7 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
                 continue
             if saved.get(torch_key) is None:
                 # No state yet (never stepped), as torch: start from the optimizer's initial state.
-                parameter_state[mlx_key] = initial[mlx_key]
+                _put(parameter_state, mlx_key, initial[mlx_key], entry)
                 continue
             value = _to_mlx_layout(_as_mx(saved[torch_key]), entry)
             if value.shape != parameter.shape:
@@ -969,7 +1001,7 @@ def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params
                     f"The saved optimizer state '{torch_key}' of parameter {entry.key} has shape {tuple(value.shape)}, "
                     f"the parameter has {tuple(parameter.shape)}."
                 )
-            parameter_state[mlx_key] = value.astype(parameter.dtype)
+            _put(parameter_state, mlx_key, value.astype(parameter.dtype), entry)
         if "step" in saved:
             step = max(step, float(np.asarray(saved["step"])))
     optimizer.state["step"] = mx.array(int(step), dtype=mx.uint64)

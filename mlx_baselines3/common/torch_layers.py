@@ -5,12 +5,13 @@ All layers are ``mlx.nn`` modules. Activation classes may be given as MLX classe
 written for SB3, as torch classes (``torch.nn.ReLU``), which are mapped to the MLX class of the same name.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 from gymnasium import spaces
+from mlx.utils import tree_flatten
 
 from mlx_baselines3.common.conv import Conv2d
 from mlx_baselines3.common.exceptions import UsageError
@@ -196,6 +197,109 @@ def create_mlp(
     if squash_output:
         modules.append(nn.Tanh())
     return modules
+
+
+class EnsembleLinear(nn.Module):
+    """
+    The same linear layer of ``n`` networks as one: weights stacked ``[n, in, out]`` (and biases ``[n, out]``), applied
+    with one batched matrix product.
+
+    :param linears: the layers to stack (same shapes), e.g. freshly built ``nn.Linear``s, whose values are taken
+    """
+
+    def __init__(self, linears: Sequence[nn.Linear]):
+        super().__init__()
+        self.weight = mx.stack([linear.weight.T for linear in linears])
+        if "bias" in linears[0]:
+            self.bias = mx.stack([linear.bias for linear in linears])
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """
+        :param x: ``[batch, in]`` (the same input for every member) or ``[n, batch, in]``
+        :return: ``[n, batch, out]``
+        """
+        y = x @ self.weight
+        return y + self.bias[:, None, :] if "bias" in self else y
+
+    def member(self, x: mx.array, index: int) -> mx.array:
+        """
+        :param x: ``[batch, in]``
+        :param index: which member
+        :return: that member's output ``[batch, out]``
+        """
+        y = x @ self.weight[index]
+        return y + self.bias[index] if "bias" in self else y
+
+
+class EnsembleMLP(nn.Module):
+    """
+    ``n`` MLPs of the same architecture evaluated as one product: each linear layer is an ``EnsembleLinear`` (weights
+    ``[n, in, out]``, one batched matrix product for all members), each parameterless layer (activation) is applied
+    once to the stacked activations. Twin critics then cost one kernel chain instead of ``n``.
+
+    Saved and loaded under the members' own names, as if they were separate ``nn.Sequential``s called
+    ``<torch_prefix>0``, ``<torch_prefix>1``... (SB3's ``qf0.0.weight``): see ``torch_parameter_views``.
+
+    :param networks: the members, built as ``nn.Sequential``s of the same layers (their initial values are taken, so
+        the ensemble starts exactly where the separate networks would)
+    :param torch_prefix: the name of the members in torch state dicts (``"qf"``)
+    """
+
+    def __init__(self, networks: Sequence[nn.Sequential], torch_prefix: str):
+        super().__init__()
+        layers: list[nn.Module] = []
+        for position in zip(*(network.layers for network in networks), strict=True):
+            first = position[0]
+            if isinstance(first, nn.Linear):
+                layers.append(EnsembleLinear(position))
+            elif not tree_flatten(first.parameters()):
+                layers.append(first)
+            else:
+                raise ValueError(
+                    f"EnsembleMLP stacks linear layers and parameterless ones (activations), not {type(first).__name__}: "
+                    "build such networks as separate modules."
+                )
+        self.layers = layers
+        self.n_members = len(networks)
+        self.torch_prefix = torch_prefix
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """
+        :param x: ``[batch, in]``, the input of every member
+        :return: the outputs of all members, ``[n, batch, out]``
+        """
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def member(self, x: mx.array, index: int) -> mx.array:
+        """
+        :param x: ``[batch, in]``
+        :param index: which member
+        :return: that member's output, ``[batch, out]``
+        """
+        for layer in self.layers:
+            x = layer.member(x, index) if isinstance(layer, EnsembleLinear) else layer(x)
+        return x
+
+    def torch_parameter_views(self) -> list[tuple[str, tuple, int, bool]]:
+        """
+        How the stacked arrays appear in a torch state dict: one entry per member and array, in torch's order (all of
+        member 0's parameters, then member 1's...). The save/load code (``save_util``) reads and writes through it.
+
+        :return: ``(key relative to the parent module, path of the stacked array in this module, member index,
+            whether torch's layout is the transpose)`` for each entry
+        """
+        views = []
+        for index in range(self.n_members):
+            for position, layer in enumerate(self.layers):
+                if isinstance(layer, EnsembleLinear):
+                    for name in ("weight", "bias"):
+                        if name in layer:
+                            key = f"{self.torch_prefix}{index}.{position}.{name}"
+                            views.append((key, ("layers", position, name), index, name == "weight"))
+        return views
+
 
 
 class MlpExtractor(nn.Module):

@@ -229,14 +229,15 @@ class SAC(OffPolicyActorCritic):
         use_sde = self.use_sde
 
         def critic_loss_fn(obs, actions, target_q_values):
-            current_q_values = critic(obs, actions)
-            return 0.5 * sum(nn.losses.mse_loss(current_q, target_q_values) for current_q in current_q_values)
+            # Every critic against the same target: the sum of their mean squared errors, halved as in SB3.
+            current_q_values = critic.q_values(obs, actions)
+            return 0.5 * mx.sum(mx.mean(mx.square(current_q_values - target_q_values), axis=(1, 2)))
 
         def actor_loss_fn(obs, noise, ent_coef):
             actions_pi, log_prob = actor.action_log_prob(obs, noise)
             log_prob = log_prob.reshape(-1, 1)
             # Min over all critic networks
-            min_qf_pi = mx.min(mx.concatenate(critic(obs, actions_pi), axis=1), axis=1, keepdims=True)
+            min_qf_pi = mx.min(critic.q_values(obs, actions_pi), axis=0)
             return mx.mean(ent_coef * log_prob - min_qf_pi), log_prob
 
         def ent_coef_loss_fn(log_prob, target_entropy):
@@ -256,7 +257,7 @@ class SAC(OffPolicyActorCritic):
 
             # Soft Bellman target from the target critic, actions from the current policy
             next_actions, next_log_prob = actor.action_log_prob(next_obs, next_noise)
-            next_q_values = mx.min(mx.concatenate(critic_target(next_obs, next_actions), axis=1), axis=1, keepdims=True)
+            next_q_values = mx.min(critic_target.q_values(next_obs, next_actions), axis=0)
             next_q_values = next_q_values - ent_coef * next_log_prob.reshape(-1, 1)
             target_q_values = mx.stop_gradient(rewards + (1 - dones) * discounts * next_q_values)
 

@@ -162,8 +162,9 @@ class TD3(OffPolicyActorCritic):
         actor, actor_target, critic, critic_target = self.actor, self.actor_target, self.critic, self.critic_target
 
         def critic_loss_fn(obs, actions, target_q_values):
-            current_q_values = critic(obs, actions)
-            return sum(nn.losses.mse_loss(current_q, target_q_values) for current_q in current_q_values)
+            # Every critic against the same target: the sum of their mean squared errors.
+            current_q_values = critic.q_values(obs, actions)
+            return mx.sum(mx.mean(mx.square(current_q_values - target_q_values), axis=(1, 2)))
 
         def actor_loss_fn(obs):
             return -mx.mean(critic.q1_forward(obs, actor(obs)))
@@ -178,7 +179,7 @@ class TD3(OffPolicyActorCritic):
             noise = mx.clip(noise * scalars["target_policy_noise"], -noise_clip, noise_clip)
             next_actions = mx.clip(actor_target(next_obs) + noise, -1, 1)
             # Clipped double-Q: min over all target critics
-            next_q_values = mx.min(mx.concatenate(critic_target(next_obs, next_actions), axis=1), axis=1, keepdims=True)
+            next_q_values = mx.min(critic_target.q_values(next_obs, next_actions), axis=0)
             target_q_values = mx.stop_gradient(rewards + (1 - dones) * discounts * next_q_values)
 
             critic_loss, grads = critic_value_and_grad(obs, actions, target_q_values)
