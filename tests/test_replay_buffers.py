@@ -59,13 +59,14 @@ def test_buffer_size_is_shared_by_envs():
     ("observation_space", "stored", "sampled"),
     [
         (spaces.Box(0, 255, shape=(2, 2), dtype=np.uint8), np.uint8, mx.uint8),
-        (spaces.Box(-1, 1, shape=(2,), dtype=np.float64), np.float64, mx.float32),
+        # SB3's samples keep float64 too (the policy casts to float32); MLX has float64 on the CPU only.
+        (spaces.Box(-1, 1, shape=(2,), dtype=np.float64), np.float64, mx.float64),
         (spaces.Discrete(4), np.int64, mx.int64),
         (spaces.MultiBinary(3), np.int8, mx.int8),
     ],
 )
 def test_observation_dtype_is_preserved(observation_space, stored, sampled):
-    buffer = ReplayBuffer(8, observation_space, spaces.Discrete(2), n_envs=2)
+    buffer = ReplayBuffer(8, observation_space, spaces.Discrete(2), device="cpu", n_envs=2)
     assert buffer.observations.dtype == stored and buffer.next_observations.dtype == stored
     for _ in range(3):
         obs = np.stack([observation_space.sample() for _ in range(2)])

@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim, get_obs_shape
+from mlx_baselines3.common.utils import get_device
 from mlx_baselines3.common.type_aliases import (
     DictReplayBufferSamples,
     DictRolloutBufferSamples,
@@ -29,6 +30,17 @@ try:
     import psutil
 except ImportError:
     psutil = None  # type: ignore[assignment]
+
+
+def _is_cpu(device: Any) -> bool:
+    """
+    :param device: a device name or object, as given to a buffer
+    :return: whether the computations on the buffer's samples run on the CPU
+    """
+    if isinstance(device, str):
+        device = get_device(device)
+    kind = getattr(device, "type", device)
+    return kind == mx.cpu or str(kind) == "cpu"
 
 
 class BaseBuffer(ABC):
@@ -116,14 +128,17 @@ class BaseBuffer(ABC):
 
     def to_mlx(self, array: np.ndarray, copy: bool = True) -> mx.array:
         """
-        Convert a NumPy array to an MLX array (this is where data leaves the buffer).
+        Convert a NumPy array to an MLX array (this is where data leaves the buffer). The dtype is kept, as SB3's
+        ``to_torch`` keeps it (uint8 images stay uint8, float64 observations stay float64; the policies cast to float32
+        in ``preprocess_obs``), except float64 on a GPU device: MLX has no float64 on GPUs, so it becomes float32 there.
 
         :param array: the array
         :param copy: kept for SB3 compatibility; MLX always copies NumPy data into its own memory
         :return: the MLX array
         """
         if array.dtype == np.float64:
-            array = array.astype(np.float32)
+            # mx.array turns float64 into float32 unless asked.
+            return mx.array(array, dtype=mx.float64 if _is_cpu(self.device) else mx.float32)
         return mx.array(array)
 
     # SB3's name, for subclasses written against it.
@@ -286,7 +301,8 @@ class RolloutBuffer(BaseBuffer):
     def _mlx_rollout(self) -> tuple:
         return (
             self._mlx_observations(),
-            self.to_mlx(self.actions),
+            # Actions come out as float32 whatever the space (SB3's rule, kept for backward compatibility there).
+            self.to_mlx(self.actions.astype(np.float32, copy=False)),
             self.to_mlx(self.values.reshape(-1)),
             self.to_mlx(self.log_probs.reshape(-1)),
             self.to_mlx(self.advantages.reshape(-1)),

@@ -320,11 +320,12 @@ class CategoricalDistribution(Distribution):
     def entropy(self) -> mx.array:
         return _categorical_entropy(self.log_probs)
 
+    # Class indices are int64, as torch's (MLX's own sampling and argmax give uint32).
     def sample(self) -> mx.array:
-        return mx.random.categorical(self.log_probs, axis=-1)
+        return mx.random.categorical(self.log_probs, axis=-1).astype(mx.int64)
 
     def mode(self) -> mx.array:
-        return mx.argmax(self.log_probs, axis=-1)
+        return mx.argmax(self.log_probs, axis=-1).astype(mx.int64)
 
     def actions_from_params(self, action_logits: mx.array, deterministic: bool = False) -> mx.array:
         return self.proba_distribution(action_logits).get_actions(deterministic=deterministic)
@@ -372,10 +373,10 @@ class MultiCategoricalDistribution(Distribution):
         return mx.stack([_categorical_entropy(lp) for lp in self.log_probs], axis=1).sum(axis=1)
 
     def sample(self) -> mx.array:
-        return mx.stack([mx.random.categorical(lp, axis=-1) for lp in self.log_probs], axis=1)
+        return mx.stack([mx.random.categorical(lp, axis=-1) for lp in self.log_probs], axis=1).astype(mx.int64)
 
     def mode(self) -> mx.array:
-        return mx.stack([mx.argmax(lp, axis=-1) for lp in self.log_probs], axis=1)
+        return mx.stack([mx.argmax(lp, axis=-1) for lp in self.log_probs], axis=1).astype(mx.int64)
 
     def actions_from_params(self, action_logits: mx.array, deterministic: bool = False) -> mx.array:
         return self.proba_distribution(action_logits).get_actions(deterministic=deterministic)

@@ -185,9 +185,16 @@ class BaseModel(nn.Module):
         self.device = get_device(mx.default_device())
         self.observation_space = observation_space
         self.action_space = action_space
-        _set_config(self, features_extractor_kwargs=features_extractor_kwargs or {}, optimizer_kwargs=optimizer_kwargs or {})
+        _set_config(
+            self,
+            features_extractor_kwargs=features_extractor_kwargs if features_extractor_kwargs is not None else {},
+            optimizer_kwargs=optimizer_kwargs or {},
+        )
         _set_config(self, _compiled={})
         self.features_extractor_class = features_extractor_class
+        # Images the user already normalized skip NatureCNN's dtype and bounds checks (as in SB3, the dict is updated).
+        if not normalize_images and issubclass(features_extractor_class, (NatureCNN, CombinedExtractor)):
+            self.features_extractor_kwargs.update(dict(normalized_image=True))
         if features_extractor is not None:
             self.features_extractor = features_extractor
         self.normalize_images = normalize_images

@@ -54,9 +54,12 @@ def maybe_transpose(observation: np.ndarray, observation_space: spaces.Space) ->
     :param observation_space: the space the policy expects
     :return: the observation, transposed if needed
     """
+    # Imported here: the vec_env package imports this module.
+    from mlx_baselines3.common.vec_env import VecTransposeImage
+
     fits = observation.shape == observation_space.shape or observation.shape[1:] == observation_space.shape
     if is_image_space(observation_space) and not fits:
-        transposed = np.moveaxis(observation, -1, -3)
+        transposed = VecTransposeImage.transpose_image(observation)
         if transposed.shape == observation_space.shape or transposed.shape[1:] == observation_space.shape:
             return transposed
     return observation
@@ -78,7 +81,7 @@ def preprocess_obs(
     :return: the preprocessed batch
     """
     if isinstance(observation_space, spaces.Dict):
-        assert isinstance(obs, dict), f"Expected a dict observation for a Dict space, got {type(obs)}"
+        assert isinstance(obs, dict), f"Expected dict, got {type(obs)} (the observation space is a Dict)"
         return {key: preprocess_obs(_obs, observation_space[key], normalize_images) for key, _obs in obs.items()}  # type: ignore
     assert isinstance(obs, mx.array), f"Expected an mx.array observation, got {type(obs)}"
     if isinstance(observation_space, spaces.Box):
@@ -124,7 +127,8 @@ def get_flattened_obs_dim(observation_space: spaces.Space) -> int:
     :return: the flattened dimension
     """
     if isinstance(observation_space, spaces.MultiDiscrete):
-        return int(sum(observation_space.nvec))
+        # A NumPy integer, as in SB3.
+        return sum(observation_space.nvec)
     return int(spaces.utils.flatdim(observation_space))
 
 

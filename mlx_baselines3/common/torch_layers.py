@@ -143,7 +143,9 @@ class NatureCNN(BaseFeaturesExtractor):
             image_size = "x".join(str(size) for size in observation_space.shape[1:])
             raise ValueError(
                 f"NatureCNN needs images of at least 36x36 pixels, got {image_size} (observation space {observation_space}): "
-                "use larger images or a smaller custom features extractor."
+                "use larger images or a smaller custom features extractor. NatureCNN reads (channels, height, width): "
+                "channels-last images that are not uint8 are not transposed automatically (as in SB3), wrap the env in "
+                "VecTransposeImage for those."
             )
         n_flatten = 64 * height * width
         self.linear = nn.Sequential(nn.Linear(n_flatten, features_dim), nn.ReLU())
