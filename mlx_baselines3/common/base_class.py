@@ -487,7 +487,7 @@ class BaseAlgorithm(ABC):
         """
         env = self._wrap_env(env, self.verbose)
         if env.num_envs != self.n_envs:
-            raise ValueError(
+            raise UsageError(
                 "The number of environments to be set is different from the number of environments in the model: "
                 f"({env.num_envs} != {self.n_envs}), whereas `set_env` requires them to be the same. To load a model with "
                 f"a different number of environments, you must use `{self.__class__.__name__}.load(path, env)` instead"
