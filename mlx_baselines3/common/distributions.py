@@ -17,6 +17,7 @@ import mlx.nn as nn
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim
 
 SelfDistribution = TypeVar("SelfDistribution", bound="Distribution")
@@ -665,11 +666,11 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
     :return: the divergence
     """
     if type(dist_true) is not type(dist_pred):
-        raise TypeError(f"Cannot compute the KL divergence of {type(dist_true).__name__} and {type(dist_pred).__name__}")
-    if isinstance(dist_true, SquashedDiagGaussianDistribution):
-        raise NotImplementedError("The KL divergence of squashed Gaussians has no closed form")
+        raise UsageError(
+            f"Error: input distributions should be the same type, {type(dist_true).__name__} != {type(dist_pred).__name__}"
+        )
     if isinstance(dist_true, (DiagGaussianDistribution, StateDependentNoiseDistribution)):
-        # gSDE compares its Gaussians before any squashing, as SB3 (torch's Normal) does.
+        # Squashed Gaussians and gSDE compare their Gaussians before any squashing, as SB3 (torch's Normal) does.
         log_std_p, log_std_q = _gaussian_log_std(dist_true), _gaussian_log_std(dist_pred)
         var_ratio = mx.exp(2 * (log_std_p - log_std_q))
         mean_term = mx.square((dist_true.mean_actions - dist_pred.mean_actions) / mx.exp(log_std_q))
@@ -677,6 +678,11 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
     if isinstance(dist_true, CategoricalDistribution):
         return mx.sum(mx.exp(dist_true.log_probs) * (dist_true.log_probs - dist_pred.log_probs), axis=-1)
     if isinstance(dist_true, MultiCategoricalDistribution):
+        if dist_true.action_dims != dist_pred.action_dims:  # type: ignore[attr-defined]
+            raise UsageError(
+                "Error: distributions must have the same input space: "
+                f"{dist_pred.action_dims} != {dist_true.action_dims}"  # type: ignore[attr-defined]
+            )
         return mx.stack(
             [mx.sum(mx.exp(p) * (p - q), axis=-1) for p, q in zip(dist_true.log_probs, dist_pred.log_probs, strict=True)],
             axis=1,
