@@ -14,7 +14,6 @@ from gymnasium import spaces
 
 from mlx_baselines3.common.exceptions import UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim, get_obs_shape
-from mlx_baselines3.common.utils import get_device
 from mlx_baselines3.common.type_aliases import (
     DictReplayBufferSamples,
     DictRolloutBufferSamples,

@@ -680,8 +680,7 @@ def kl_divergence(dist_true: Distribution, dist_pred: Distribution) -> mx.array:
     if isinstance(dist_true, MultiCategoricalDistribution):
         if dist_true.action_dims != dist_pred.action_dims:  # type: ignore[attr-defined]
             raise UsageError(
-                "Error: distributions must have the same input space: "
-                f"{dist_pred.action_dims} != {dist_true.action_dims}"  # type: ignore[attr-defined]
+                f"Error: distributions must have the same input space: {dist_pred.action_dims} != {dist_true.action_dims}"  # type: ignore[attr-defined]
             )
         return mx.stack(
             [mx.sum(mx.exp(p) * (p - q), axis=-1) for p, q in zip(dist_true.log_probs, dist_pred.log_probs, strict=True)],

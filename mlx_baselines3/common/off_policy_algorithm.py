@@ -299,7 +299,9 @@ class OffPolicyAlgorithm(BaseAlgorithm):
             replay_buffer.dones[(replay_buffer.pos - 1) % replay_buffer.buffer_size] = True
 
         if self.env is None:
-            raise UsageError("You must set the environment before calling _setup_learn(): pass env= to load() or call set_env()")
+            raise UsageError(
+                "You must set the environment before calling _setup_learn(): pass env= to load() or call set_env()"
+            )
         if (
             self.action_noise is not None
             and self.env.num_envs > 1

@@ -24,7 +24,7 @@ def outcome(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Outcome:
         warnings.simplefilter("always")
         try:
             value, error = fn(*args, **kwargs), None
-        except Exception as exc:  # noqa: BLE001 - the exception is what is compared
+        except Exception as exc:
             value, error = None, exc
     return Outcome(value, error, tuple(str(w.message) for w in caught))
 

@@ -115,7 +115,9 @@ def test_dtypes_same_as_sb3(obs_name, action_name):
     obs_space, action_space = OBS_SPACES[obs_name], ACTION_SPACES[action_name]
     assert _rollout_dtypes("mlx", obs_space, action_space) == _rollout_dtypes("sb3", obs_space, action_space)
     for cls_name in ("ReplayBuffer", "NStepReplayBuffer"):
-        assert _replay_dtypes("mlx", cls_name, obs_space, action_space) == _replay_dtypes("sb3", cls_name, obs_space, action_space)
+        assert _replay_dtypes("mlx", cls_name, obs_space, action_space) == _replay_dtypes(
+            "sb3", cls_name, obs_space, action_space
+        )
 
 
 DICT_SPACE = spaces.Dict({"image": OBS_SPACES["uint8"], "vec": OBS_SPACES["float64"], "index": OBS_SPACES["discrete"]})
@@ -130,19 +132,31 @@ def test_dict_buffers_keep_dtypes(lib, action_name):
     for _ in range(4):
         obs = {key: np.array([space.sample() for _ in range(N_ENVS)]) for key, space in DICT_SPACE.spaces.items()}
         value, log_prob = _values(lib, N_ENVS)
-        rollout.add(obs, np.array([action_space.sample() for _ in range(N_ENVS)]), np.ones(N_ENVS), np.zeros(N_ENVS), value, log_prob)
+        rollout.add(
+            obs, np.array([action_space.sample() for _ in range(N_ENVS)]), np.ones(N_ENVS), np.zeros(N_ENVS), value, log_prob
+        )
     rollout.compute_returns_and_advantage(_values(lib, N_ENVS)[0], np.zeros(N_ENVS))
     sample = next(rollout.get(3))
-    assert {key: _dtype_name(obs.dtype) for key, obs in sample.observations.items()} == {"image": "uint8", "vec": "float64", "index": "int64"}
+    assert {key: _dtype_name(obs.dtype) for key, obs in sample.observations.items()} == {
+        "image": "uint8",
+        "vec": "float64",
+        "index": "int64",
+    }
     assert _dtype_name(sample.actions.dtype) == "float32"
 
     replay = module.DictReplayBuffer(8, DICT_SPACE, action_space, device="cpu", n_envs=N_ENVS)
     for _ in range(3):
         obs = {key: np.array([space.sample() for _ in range(N_ENVS)]) for key, space in DICT_SPACE.spaces.items()}
-        replay.add(obs, obs, np.array([action_space.sample() for _ in range(N_ENVS)]), np.zeros(N_ENVS), np.zeros(N_ENVS), [{}, {}])
+        replay.add(
+            obs, obs, np.array([action_space.sample() for _ in range(N_ENVS)]), np.zeros(N_ENVS), np.zeros(N_ENVS), [{}, {}]
+        )
     sample = replay.sample(5)
     for observations in (sample.observations, sample.next_observations):
-        assert {key: _dtype_name(obs.dtype) for key, obs in observations.items()} == {"image": "uint8", "vec": "float64", "index": "int64"}
+        assert {key: _dtype_name(obs.dtype) for key, obs in observations.items()} == {
+            "image": "uint8",
+            "vec": "float64",
+            "index": "int64",
+        }
     expected_action = {"float64": "float32", "discrete": "int64", "multibinary": "int8"}[action_name]
     assert _dtype_name(sample.actions.dtype) == expected_action
     assert _dtype_name(sample.rewards.dtype) == "float32" and _dtype_name(sample.dones.dtype) == "float32"

@@ -111,7 +111,9 @@ def test_bernoulli_facts():
     np.testing.assert_array_equal(np.array(dist.mode())[0], [0.0, 1.0, 0.0, 1.0])
     # Per-row sums over the action dimensions.
     one = distributions.BernoulliDistribution(4).proba_distribution(logits[:3])
-    np.testing.assert_allclose(np.array(one.log_prob(mx.ones((3, 4)))), np.sum(-np.log1p(np.exp(-np.array(logits[:3]))), axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.array(one.log_prob(mx.ones((3, 4)))), np.sum(-np.log1p(np.exp(-np.array(logits[:3]))), axis=1), rtol=1e-5
+    )
     np.testing.assert_allclose(np.array(one.entropy()).shape, (3,))
 
 

@@ -52,7 +52,9 @@ def test_is_image_space(space, check_channels, normalized_image, expected):
 @pytest.mark.parametrize(("space", "check_channels", "normalized_image", "expected"), IMAGE_CASES)
 def test_is_image_space_same_as_sb3(sb3_preprocessing, space, check_channels, normalized_image, expected):
     kwargs = dict(check_channels=check_channels, normalized_image=normalized_image)
-    assert_same_value(outcome(preprocessing.is_image_space, space, **kwargs), outcome(sb3_preprocessing.is_image_space, space, **kwargs))
+    assert_same_value(
+        outcome(preprocessing.is_image_space, space, **kwargs), outcome(sb3_preprocessing.is_image_space, space, **kwargs)
+    )
 
 
 def test_channels_first_heuristic_warns_when_the_middle_axis_is_smallest():
@@ -103,7 +105,9 @@ def test_preprocess_obs_same_as_sb3(space, obs, normalize_images):
 
 
 def test_preprocess_obs_facts():
-    image = preprocessing.preprocess_obs(mx.array(np.full((1, 1, 2, 2), 255, np.uint8)), spaces.Box(0, 255, (1, 2, 2), np.uint8))
+    image = preprocessing.preprocess_obs(
+        mx.array(np.full((1, 1, 2, 2), 255, np.uint8)), spaces.Box(0, 255, (1, 2, 2), np.uint8)
+    )
     np.testing.assert_array_equal(np.array(image), np.ones((1, 1, 2, 2), np.float32))
     one_hot = preprocessing.preprocess_obs(mx.array(np.array([1])), spaces.Discrete(3))
     np.testing.assert_array_equal(np.array(one_hot), [[0.0, 1.0, 0.0]])
