@@ -346,7 +346,7 @@ class BaseModel(nn.Module):
         """
         if isinstance(observation, dict):
             if not isinstance(self.observation_space, spaces.Dict):
-                raise ValueError(f"The observation provided is a dict but the observation space is {self.observation_space}")
+                raise UsageError(f"The observation provided is a dict but the obs space is {self.observation_space}")
             missing = set(self.observation_space.spaces) - set(observation)
             if missing:
                 raise ValueError(f"The observation dict is missing the keys {sorted(missing)} of {self.observation_space}")

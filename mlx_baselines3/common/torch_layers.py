@@ -390,7 +390,7 @@ def get_actor_critic_arch(net_arch: list[int] | dict[str, list[int]]) -> tuple[l
     if isinstance(net_arch, list):
         return net_arch, net_arch
     if not isinstance(net_arch, dict):
-        raise TypeError(f"net_arch must be a list or a dict, got {net_arch!r}")
+        raise UsageError(f"Error: the net_arch can only contain be a list of ints or a dict, got {net_arch!r}")
     for key, network in (("pi", "actor"), ("qf", "critic")):
         if key not in net_arch:
             raise UsageError(
