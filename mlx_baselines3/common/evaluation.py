@@ -116,8 +116,9 @@ def evaluate_policy(
         if render:
             env.render()
 
-    mean_reward = float(np.mean(episode_rewards))
-    std_reward = float(np.std(episode_rewards))
+    # NumPy floats, as SB3 returns them.
+    mean_reward = np.mean(episode_rewards)
+    std_reward = np.std(episode_rewards)
     if reward_threshold is not None:
         assert mean_reward > reward_threshold, f"Mean reward below threshold: {mean_reward:.2f} < {reward_threshold:.2f}"
     if return_episode_rewards:

@@ -84,9 +84,11 @@ def test_get_actor_critic_arch_same_as_sb3(net_arch):
         (lambda layers: layers.NatureCNN(IMAGE, features_dim=32).features_dim, 32),
         (lambda layers: layers.CombinedExtractor(DICT, cnn_output_dim=16).features_dim, 16 + 5 + 3),
         (
-            lambda layers: layers.CombinedExtractor(
-                spaces.Dict({"img": spaces.Box(0, 1, (3, 40, 40), np.float32)}), normalized_image=True
-            ).features_dim,
+            lambda layers: (
+                layers.CombinedExtractor(
+                    spaces.Dict({"img": spaces.Box(0, 1, (3, 40, 40), np.float32)}), normalized_image=True
+                ).features_dim
+            ),
             256,
         ),
         # A float image without normalized_image is not an image: flattened.
