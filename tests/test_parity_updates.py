@@ -123,3 +123,46 @@ def test_gae_parity_with_sb3():
     batch = next(ours.get(batch_size=None))
     assert batch.observations.shape == (60, 3) and batch.advantages.shape == (60,)
     assert isinstance(batch.returns, mx.array)
+
+
+def _prepare_multibinary(algo_cls, sb3_cls, **kwargs):
+    from stable_baselines3.common.envs import IdentityEnvMultiBinary as Sb3IdentityEnvMultiBinary
+
+    from mlx_baselines3.common.envs import IdentityEnvMultiBinary
+
+    ours = algo_cls("MlpPolicy", IdentityEnvMultiBinary(4), seed=1, gamma=0.4, **kwargs)
+    theirs = sb3_cls("MlpPolicy", Sb3IdentityEnvMultiBinary(4), seed=1, gamma=0.4, device="cpu", **kwargs)
+    return ours, theirs
+
+
+@pytest.mark.parametrize("algo", ["A2C", "PPO"])
+def test_multibinary_update_parity(algo):
+    # Issue 13 item 10: MultiBinary (Bernoulli) updates, int8 actions stored and float32 actions sampled, match SB3's.
+    kwargs = dict(n_steps=32, ent_coef=0.01)
+    if algo == "PPO":
+        kwargs.update(batch_size=32, n_epochs=2)
+    algo_cls, sb3_cls = {"A2C": (A2C, sb3.A2C), "PPO": (PPO, sb3.PPO)}[algo]
+    ours, theirs = _prepare_multibinary(algo_cls, sb3_cls, **kwargs)
+    _copy_weights_to_sb3(ours, theirs)
+    theirs._setup_learn(total_timesteps=kwargs["n_steps"], callback=None)
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Nothing(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+    callback = Nothing()
+    callback.init_callback(theirs)
+    theirs.collect_rollouts(theirs.env, callback, theirs.rollout_buffer, n_rollout_steps=kwargs["n_steps"])
+    assert theirs.rollout_buffer.actions.dtype == np.int8
+    for name in ("observations", "actions", "rewards", "returns", "episode_starts", "values", "log_probs", "advantages"):
+        setattr(ours.rollout_buffer, name, getattr(theirs.rollout_buffer, name).copy())
+    ours.rollout_buffer.full = True
+    ours.rollout_buffer.generator_ready = False
+    for model in (ours, theirs):
+        model.set_logger(configure(None, [""]))
+    before = {k: np.array(v) for k, v in tree_flatten(ours.policy.parameters())}
+    ours.train()
+    theirs.train()
+    assert _assert_same_weights(ours, theirs) >= 12
+    assert max(np.abs(np.array(v) - before[k]).max() for k, v in tree_flatten(ours.policy.parameters())) > 1e-4
