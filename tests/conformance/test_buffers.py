@@ -185,31 +185,28 @@ def test_her_samples_keep_dtypes(lib):
     assert _dtype_name(sample.actions.dtype) == "float32" and _dtype_name(sample.rewards.dtype) == "float32"
 
 
-@pytest.mark.parametrize("optimize_memory_usage", [False, True])
-def test_replay_samples_same_values_as_sb3(optimize_memory_usage):
+def _replay_samples_of_both(cls_name, action_space, steps, seed, **kwargs):
     pytest.importorskip("stable_baselines3")
-    obs_space, action_space = OBS_SPACES["float32"], ACTION_SPACES["discrete"]
-    kwargs = dict(optimize_memory_usage=optimize_memory_usage, handle_timeout_termination=not optimize_memory_usage)
     samples = {}
     for lib in ("mlx", "sb3"):
-        buffer = _module(lib).ReplayBuffer(6, obs_space, action_space, device="cpu", n_envs=N_ENVS, **kwargs)
-        _fill_replay(buffer, obs_space, action_space, steps=5)
-        np.random.seed(3)
+        buffer = getattr(_module(lib), cls_name)(8, OBS_SPACES["float32"], action_space, device="cpu", n_envs=N_ENVS, **kwargs)
+        _fill_replay(buffer, OBS_SPACES["float32"], action_space, steps=steps)
+        np.random.seed(seed)
         samples[lib] = [np.asarray(array) for array in buffer.sample(16)]
-    for ours, theirs in zip(samples["mlx"], samples["sb3"], strict=True):
+    return zip(samples["mlx"], samples["sb3"], strict=True)
+
+
+@pytest.mark.parametrize("optimize_memory_usage", [False, True])
+def test_replay_samples_same_values_as_sb3(optimize_memory_usage):
+    kwargs = dict(optimize_memory_usage=optimize_memory_usage, handle_timeout_termination=not optimize_memory_usage)
+    for ours, theirs in _replay_samples_of_both("ReplayBuffer", ACTION_SPACES["discrete"], 10, 3, **kwargs):
+        assert ours.dtype == theirs.dtype
         np.testing.assert_array_equal(ours, theirs)
 
 
 def test_nstep_samples_same_values_as_sb3():
-    pytest.importorskip("stable_baselines3")
-    obs_space, action_space = OBS_SPACES["float32"], ACTION_SPACES["float32"]
-    samples = {}
-    for lib in ("mlx", "sb3"):
-        buffer = _module(lib).NStepReplayBuffer(8, obs_space, action_space, device="cpu", n_envs=N_ENVS, n_steps=3, gamma=0.9)
-        _fill_replay(buffer, obs_space, action_space, steps=6)
-        np.random.seed(5)
-        samples[lib] = [np.asarray(array) for array in buffer.sample(16)]
-    for ours, theirs in zip(samples["mlx"], samples["sb3"], strict=True):
+    for ours, theirs in _replay_samples_of_both("NStepReplayBuffer", ACTION_SPACES["float32"], 10, 5, n_steps=3, gamma=0.9):
+        assert ours.dtype == theirs.dtype
         np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
