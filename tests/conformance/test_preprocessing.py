@@ -169,3 +169,24 @@ def test_check_for_nested_spaces_same_as_sb3(sb3_preprocessing, space):
         assert_same_failure(ours, theirs)
     else:
         assert ours.error is None and ours.value is None
+
+
+@pytest.mark.parametrize(
+    "space", [FLOAT_HWC, FLOAT_CHW, UINT8_HWC, UINT8_CHW], ids=["float-hwc", "float-chw", "u8-hwc", "u8-chw"]
+)
+@pytest.mark.parametrize("batch", [None, 2])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_is_vectorized_observation_with_images_same_as_sb3(space, batch, reverse):
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.utils import is_vectorized_observation as sb3_is_vectorized_observation
+
+    from mlx_baselines3.common.utils import is_vectorized_observation
+
+    shape = space.shape[::-1] if reverse else space.shape
+    observation = np.zeros(shape if batch is None else (batch, *shape), dtype=space.dtype)
+    ours = outcome(is_vectorized_observation, observation, space)
+    theirs = outcome(sb3_is_vectorized_observation, observation, space)
+    if theirs.error is not None:
+        assert_same_failure(ours, theirs, fragment_length=30)
+    else:
+        assert ours.value is theirs.value
