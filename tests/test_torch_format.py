@@ -6,16 +6,16 @@ import pickle
 import pickletools
 import zipfile
 
-import gymnasium as gym
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
 import pytest
 
-from mlx_baselines3.common import torch_format
+from mlx_baselines3.common import safe_load, torch_format
+from mlx_baselines3.common.exceptions import LoadError
 from mlx_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from mlx_baselines3.common.torch_format import UnsafePickleError
+from mlx_baselines3.common.safe_pickle import Global
 from mlx_baselines3.common.utils import ConstantSchedule, FloatSchedule
 
 th = pytest.importorskip("torch")
@@ -155,16 +155,20 @@ def test_rejects_non_torch_legacy_and_out_of_bounds_files():
         torch_format.load(output.getvalue())
 
 
+def _reference(module, name):
+    return safe_load.Builder("test").reference(Global(module, name))
+
+
 def test_sb3_and_torch_names_resolve_to_ours():
-    assert torch_format.find_safe_global("stable_baselines3.common.policies", "ActorCriticPolicy") is ActorCriticPolicy
-    assert torch_format.find_safe_global("stable_baselines3.common.utils", "FloatSchedule") is FloatSchedule
-    assert torch_format.find_safe_global("torch.nn.modules.activation", "Tanh") is nn.Tanh
-    assert torch_format.find_safe_global("torch.nn.modules.activation", "Hardtanh") is nn.HardTanh
-    assert torch_format.find_safe_global("torch.optim.adam", "Adam") is optim.Adam
-    assert torch_format.find_safe_global("torch.optim.rmsprop", "RMSprop") is optim.RMSprop
-    assert torch_format.find_safe_global("gym.spaces.box", "Box") is gym.spaces.Box
-    assert torch_format.find_safe_global("numpy.core.multiarray", "_reconstruct") is np._core.multiarray._reconstruct
-    assert torch_format.find_safe_global("torch", "device")("cuda", 0) == "cuda:0"
+    assert _reference("stable_baselines3.common.policies", "ActorCriticPolicy") is ActorCriticPolicy
+    assert _reference("mlx_baselines3.common.policies", "ActorCriticPolicy") is ActorCriticPolicy
+    assert _reference("torch.nn.modules.activation", "Tanh") is nn.Tanh
+    assert _reference("torch.nn.modules.activation", "Hardtanh") is nn.HardTanh
+    assert _reference("torch.optim.adam", "Adam") is optim.Adam
+    assert _reference("torch.optim.rmsprop", "RMSprop") is optim.RMSprop
+    assert _reference("numpy", "float32") is np.float32
+    assert safe_load.canonical("gym.spaces.box", "Box") == ("gymnasium.spaces.box", "Box")
+    assert safe_load.canonical("numpy.core.multiarray", "_reconstruct") == ("numpy._core.multiarray", "_reconstruct")
 
 
 @pytest.mark.parametrize(
@@ -178,24 +182,38 @@ def test_sb3_and_torch_names_resolve_to_ours():
         ("_pickle", "loads"),
         ("stable_baselines3.common.save_util", "load_from_zip_file"),
         ("mlx_baselines3.common.save_util", "save_to_pkl"),
+        ("stable_baselines3.common.utils", "FloatSchedule"),  # an instance is built from its state, the class is not named
         ("gymnasium.spaces.utils", "flatten"),
         ("numpy", "load"),
     ],
 )
-def test_globals_outside_the_allowlist_are_refused(module, name):
-    with pytest.raises(UnsafePickleError, match=f"'{module}.{name}'.*trusted=True"):
-        torch_format.find_safe_global(module, name)
+def test_other_globals_are_refused(module, name):
+    with pytest.raises(safe_load.Refused, match=f"'{module}.{name}'"):
+        _reference(module, name)
+    # Called, too: nothing is called unless a validating function exists for it.
+    with pytest.raises(LoadError):
+        torch_format.loads(b"\x80\x02c" + f"{module}\n{name}\n".encode() + b")R.")
 
 
 def test_getattr_only_reaches_enum_members_and_the_dummy_schedule():
-    safe_getattr = torch_format.find_safe_global("builtins", "getattr")
-    assert safe_getattr(BasePolicy, "_dummy_schedule") is BasePolicy._dummy_schedule
+    def getattr_pickle(module, name, attribute):
+        return b"\x80\x02cbuiltins\ngetattr\nc" + f"{module}\n{name}\n".encode() + pickle.dumps(attribute, 2)[2:-1] + b"\x86R."
+
+    assert torch_format.loads(getattr_pickle("stable_baselines3.common.policies", "BasePolicy", "_dummy_schedule")) is (
+        BasePolicy._dummy_schedule
+    )
     from mlx_baselines3.common.type_aliases import TrainFrequencyUnit
 
-    assert safe_getattr(TrainFrequencyUnit, "STEP") is TrainFrequencyUnit.STEP
-    for obj, attribute in [(BasePolicy, "save"), (ActorCriticPolicy, "load"), (BasePolicy, "__init__"), (np, "load")]:
-        with pytest.raises(UnsafePickleError):
-            safe_getattr(obj, attribute)
+    unit = torch_format.loads(getattr_pickle("stable_baselines3.common.type_aliases", "TrainFrequencyUnit", "STEP"))
+    assert unit is TrainFrequencyUnit.STEP
+    for module, name, attribute in [
+        ("stable_baselines3.common.policies", "BasePolicy", "save"),
+        ("stable_baselines3.common.policies", "ActorCriticPolicy", "load"),
+        ("stable_baselines3.common.policies", "BasePolicy", "__init__"),
+        ("numpy", "ndarray", "tofile"),
+    ]:
+        with pytest.raises(safe_load.Refused):
+            torch_format.loads(getattr_pickle(module, name, attribute))
 
 
 class _CustomSchedule:
@@ -208,14 +226,17 @@ class _CustomSchedule:
 
 def test_trusted_and_added_globals():
     data = pickle.dumps(_CustomSchedule(0.5))
-    with pytest.raises(UnsafePickleError, match="_CustomSchedule"):
+    with pytest.raises(safe_load.Refused, match="_CustomSchedule"):
         torch_format.loads(data)
     assert torch_format.loads(data, trusted=True).value == 0.5
-    torch_format.add_safe_globals([_CustomSchedule])
+    safe_load.add_safe_globals([_CustomSchedule])
     try:
-        assert torch_format.loads(data).value == 0.5
+        # An allowed class may be named (it comes back as the class), never built or called from a file.
+        assert torch_format.loads(pickle.dumps(_CustomSchedule)) is _CustomSchedule
+        with pytest.raises(safe_load.Refused, match="_CustomSchedule"):
+            torch_format.loads(data)
     finally:
-        torch_format._user_safe_globals.clear()
+        safe_load._user_references.clear()
 
 
 def test_pickler_writes_sb3_and_torch_names():
@@ -244,6 +265,6 @@ def test_pickler_writes_sb3_and_torch_names():
 
 def test_lambdas_are_embedded_by_value_and_refused_unless_trusted():
     pickled = torch_format.dumps({"learning_rate": lambda progress: 1e-3 * progress})
-    with pytest.raises(UnsafePickleError, match=r"_pickle\.loads"):
+    with pytest.raises(safe_load.Refused, match=r"_pickle\.loads"):
         torch_format.loads(pickled)
     assert torch_format.loads(pickled, trusted=True)["learning_rate"](0.5) == pytest.approx(5e-4)

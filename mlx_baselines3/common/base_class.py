@@ -1,8 +1,12 @@
 """Abstract base class of the RL algorithms: environment wrapping, the learn-loop plumbing, predict, logging."""
 
+import inspect
 import io
+import math
+import os
 import pathlib
 import time
+import typing
 import warnings
 from abc import ABC, abstractmethod
 from collections import deque
@@ -19,21 +23,27 @@ from gymnasium import spaces
 from mlx_baselines3.common import utils
 from mlx_baselines3.common.callbacks import BaseCallback, CallbackList, ConvertCallback, ProgressBarCallback
 from mlx_baselines3.common.env_util import is_wrapped
-from mlx_baselines3.common.exceptions import UsageError
+from mlx_baselines3.common.exceptions import LoadError, UsageError
 from mlx_baselines3.common.logger import Logger
 from mlx_baselines3.common.monitor import Monitor
 from mlx_baselines3.common.noise import ActionNoise
 from mlx_baselines3.common.policies import BasePolicy
 from mlx_baselines3.common.preprocessing import check_for_nested_spaces, is_image_space, is_image_space_channels_first
+from mlx_baselines3.common.safe_load import check_keyword_arguments
+from mlx_baselines3.common.safe_pickle import shorten
 from mlx_baselines3.common.save_util import (
-    load_from_zip_file,
+    SCHEDULE_ATTRIBUTES,
+    decode_data_entries,
+    read_zip_file,
+    recursive_getattr,
+    save_to_zip_file,
+    warn_skipped,
+)
+from mlx_baselines3.common.state_dict import (
     load_module_state_dict,
     load_optimizer_state_dict,
     module_state_dict,
     optimizer_state_dict,
-    recursive_getattr,
-    recursive_setattr,
-    save_to_zip_file,
 )
 from mlx_baselines3.common.streams import run_on_model_device
 from mlx_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -600,34 +610,40 @@ class BaseAlgorithm(ABC):
     ) -> None:
         """
         Load networks' parameters and optimizers' states in place, from a model file (SB3's or ours) or from a dict as
-        returned by ``get_parameters``.
+        returned by ``get_parameters``. Names are matched against what this algorithm saves
+        (``_get_torch_save_params``) and, within a module, against the module's own parameter names.
 
         :param load_path_or_dict: the file (path or file object), or state dicts by object name
         :param exact_match: require a state dict for every object and every parameter of each module (else only the
             given ones are updated)
         :param device: kept for SB3 compatibility (MLX arrays live in unified memory)
+        :raises LoadError: when names, shapes or optimizer states do not match this model
         """
         if isinstance(load_path_or_dict, dict):
-            params = load_path_or_dict
+            params, where = load_path_or_dict, "the given state dicts"
         else:
-            _, params, _ = load_from_zip_file(load_path_or_dict, device=device, load_data=False)
+            contents = read_zip_file(load_path_or_dict, load_data=False)
+            params, where = contents.params, contents.where
         expected = set(self._get_torch_save_params()[0])
-        if exact_match and set(params) != expected:
-            missing, unexpected = sorted(expected - set(params)), sorted(set(params) - expected)
-            raise ValueError(
-                f"Names of parameters do not match agents' parameters: expected {sorted(expected)}, got {sorted(params)} "
-                f"(missing {[name + '.pth' for name in missing]}, unexpected {unexpected}). The file is incomplete or "
-                f"was saved by another algorithm than {type(self).__name__}."
+        unknown = sorted(str(name) for name in set(params) - expected)
+        if unknown or (exact_match and set(params) != expected):
+            missing = sorted(expected - set(params)) if exact_match else []
+            raise LoadError(
+                f"Names of parameters do not match agents' parameters: expected {sorted(expected)}, got "
+                f"{sorted(map(str, params))} (missing {[name + '.pth' for name in missing]}, unexpected {unknown}). "
+                f"{where} is incomplete or was saved by another algorithm than {type(self).__name__}."
             )
+        self._upgrade_saved_parameters(params)
         for name in params:
+            # Only names this algorithm declares reach getattr: the file does not choose what is set.
+            attr = recursive_getattr(self, name)
             try:
-                attr = recursive_getattr(self, name)
-            except AttributeError as e:
-                raise ValueError(f"Key {name} is an invalid object name: {type(self).__name__} has no {name}.") from e
-            if isinstance(attr, optim.Optimizer):
-                load_optimizer_state_dict(attr, params[name], self._optimizer_parameters(name))
-            else:
-                load_module_state_dict(attr, params[name], exact_match=exact_match)
+                if isinstance(attr, optim.Optimizer):
+                    load_optimizer_state_dict(attr, params[name], self._optimizer_parameters(name))
+                else:
+                    load_module_state_dict(attr, params[name], exact_match=exact_match)
+            except (RuntimeError, ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+                raise LoadError(f"{where}, '{name}': {e}") from e
 
     @classmethod
     def load(
@@ -645,99 +661,187 @@ class BaseAlgorithm(ABC):
         Create a model from a file saved by ``save``, by this library or by Stable-Baselines3 (torch is not needed).
         It re-creates the model; use ``set_parameters`` to load weights into an existing one.
 
-        Only the classes such files contain are unpickled (NumPy, gymnasium spaces, SB3's and torch's classes mapped
-        to ours, see ``torch_format.find_safe_global``): a file cannot run code on load unless ``trusted=True``.
+        Loading never runs code from the file (see ``docs/guide/security.md``): pickled entries are decoded and only
+        known objects are built (spaces, numeric arrays, schedules...); only the attributes this algorithm saves are
+        set, with their types checked. A saved schedule that is a function (a lambda, a closure) is skipped with a
+        warning and rebuilt as a constant from the value in use. ``trusted=True`` unpickles everything, as SB3 does.
 
         :param path: the file (``.zip`` is added when the path does not exist) or a file object
         :param env: the environment to run the model on (checked against the saved spaces); None to only predict
         :param device: ``"auto"``, ``"cpu"``, ``"gpu"``, ``"mps"`` or ``"cuda"``
-        :param custom_objects: values replacing saved attributes of the same name, which are then not unpickled (e.g.
+        :param custom_objects: values replacing saved attributes of the same name, which are then not decoded (e.g.
             ``{"learning_rate": 0.0}`` for a schedule that cannot be loaded)
         :param print_system_info: print the system information of the current and of the saving machine
         :param force_reset: reset the env before the next ``learn`` (see SB3 issue #597)
-        :param trusted: unpickle any class the file names (only for files from a trusted source: unpickling can then
-            run arbitrary code)
+        :param trusted: unpickle with Python's pickle (only for files from a trusted source: unpickling can then run
+            arbitrary code)
         :param kwargs: attributes to set on the model after loading (e.g. ``learning_rate``)
         :return: the model
+        :raises LoadError: when the file is corrupt, was saved by another algorithm, or holds what default loading
+            refuses (the message names the member and the opt-in)
         """
         if print_system_info:
             print("== CURRENT SYSTEM INFO ==")
             get_system_info()
 
-        data, params, pytorch_variables = load_from_zip_file(
-            path, device=device, custom_objects=custom_objects, print_system_info=print_system_info, trusted=trusted
-        )
-        if data is None:
-            raise ValueError(f"{path} has no 'data' member: it is not a model saved with save() (by SB3 or mlx_baselines3).")
+        get_device(device)
+        contents = read_zip_file(path, print_system_info=print_system_info, trusted=trusted)
+        where = contents.where
+        if contents.json_data is None:
+            raise LoadError(f"{where} has no 'data' member: it is not a model saved with save() (by SB3 or mlx_baselines3).")
+        saved = contents.json_data
 
-        if "policy_kwargs" in data:
-            data["policy_kwargs"].pop("device", None)
+        def decode(keys: Iterable[str], skippable: Iterable[str] = ()) -> tuple[dict[str, Any], list[str]]:
+            return decode_data_entries(saved, where, custom_objects, trusted, skippable=skippable, keys=keys)
+
+        head, _ = decode(["policy_class", "observation_space", "action_space", "policy_kwargs", "verbose"])
+        if "observation_space" not in head or "action_space" not in head:
+            raise _MissingSpacesError(
+                f"{where}: The observation_space and action_space were not given, can't verify new environments"
+            )
+        policy_class = _check_loaded_class(head.get("policy_class"), cls, where)
+        for name in ("observation_space", "action_space"):
+            if not isinstance(head[name], spaces.Space):
+                raise LoadError(f"{where}: the saved {name} is not a gymnasium space ({type(head[name]).__name__})")
+        policy_kwargs = head.get("policy_kwargs")
+        if policy_kwargs is not None:
+            policy_kwargs = check_keyword_arguments(policy_kwargs, f"{where}: the saved policy_kwargs")
+            policy_kwargs.pop("device", None)
             # SB3 < 1.8 wrapped net_arch in a list: net_arch=[dict(pi=..., vf=...)].
-            saved_net_arch = data["policy_kwargs"].get("net_arch")
+            saved_net_arch = policy_kwargs.get("net_arch")
             if saved_net_arch and isinstance(saved_net_arch, list) and isinstance(saved_net_arch[0], dict):
-                data["policy_kwargs"]["net_arch"] = saved_net_arch[0]
-        if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != data.get("policy_kwargs"):
+                policy_kwargs["net_arch"] = saved_net_arch[0]
+        if "policy_kwargs" in kwargs and kwargs["policy_kwargs"] != policy_kwargs:
             raise ValueError(
                 f"The specified policy kwargs do not equal the stored policy kwargs. "
-                f"Stored kwargs: {data.get('policy_kwargs')}, specified kwargs: {kwargs['policy_kwargs']}"
+                f"Stored kwargs: {policy_kwargs}, specified kwargs: {kwargs['policy_kwargs']}"
             )
-        if "observation_space" not in data or "action_space" not in data:
-            raise KeyError("The observation_space and action_space were not given, can't verify new environments")
 
         if env is not None:
-            env = cls._wrap_env(env, data["verbose"])
+            verbose = head.get("verbose", 0)
+            env = cls._wrap_env(env, verbose if isinstance(verbose, int) else 0)
             try:
-                check_for_correct_spaces(env, data["observation_space"], data["action_space"])
+                check_for_correct_spaces(env, head["observation_space"], head["action_space"])
             except ValueError as e:
                 raise ValueError(
                     f"The env given to {cls.__name__}.load does not match the saved model: {e}. Pass an env with the "
                     "spaces the model was trained on."
                 ) from e
-            if force_reset:
-                data["_last_obs"] = None
-            data["n_envs"] = env.num_envs
-        elif "env" in data:
-            env = data["env"]
 
         model = cls(  # type: ignore[call-arg]
-            policy=data["policy_class"],
+            policy=policy_class,
             env=env,
             device=device,
             _init_setup_model=False,
         )
-        _check_saved_by(model, data, path)
+        # Only the attributes this algorithm has and saves are read from the file; the others (recomputed by
+        # _setup_model, such as lr_schedule, or unknown) are not even decoded.
+        state_dict_names, variable_names = model._get_torch_save_params()
+        excluded = set(model._excluded_save_params()) | {name.split(".")[0] for name in state_dict_names + variable_names}
+        # With env=None, __init__ leaves out what the env gives: the spaces and the number of envs.
+        attributes = [key for key in [*vars(model), "observation_space", "action_space", "n_envs"] if key not in excluded]
+        data, skipped = decode(attributes, skippable=model._schedule_attributes())
+        data.update(head)
+        data.pop("policy_class", None)
+        data["policy_kwargs"] = policy_kwargs if policy_kwargs is not None else data.get("policy_kwargs")
+        _check_saved_by(model, saved, where)
+        _check_saved_values(model, data, where)
+        if env is not None:
+            if force_reset:
+                data["_last_obs"] = None
+            data["n_envs"] = env.num_envs
+        _check_buffer_memory(model, data, kwargs, where)
+        replacement = model._replace_skipped_schedules(data, skipped, contents.params)
+        warn_skipped(where, skipped, replacement)
         model.__dict__.update(data)
         model.__dict__.update(kwargs)
         model._setup_model()
 
-        # A2C/PPO files of SB3 < 1.7 lack the pi_/vf_features_extractor keys (SB3 issue #1233): those repeat
-        # features_extractor's arrays, and load_module_state_dict does not require them.
         try:
-            model.set_parameters(params, exact_match=True, device=device)
-        except ValueError as e:
-            # DQN files of SB3 < 2.4 have the target network's parameters in the optimizer too (SB3 PR #1963).
-            online_ids = _online_dqn_optimizer_ids(model, params)
-            if online_ids is None:
-                raise
-            params["policy.optimizer"]["param_groups"][0]["params"] = online_ids
-            model.set_parameters(params, exact_match=True, device=device)
-            warnings.warn(f"You are probably loading a DQN model saved with SB3 < 2.4.0; save it again. ({e})")
-
-        for name, value in (pytorch_variables or {}).items():
-            # None: an optional variable that this model does not use (e.g. SAC's log_ent_coef with a fixed ent_coef).
-            if value is None:
-                continue
-            current = recursive_getattr(model, name, None)
-            if isinstance(current, mx.array) and current.shape == value.shape:
-                # In place, as SB3 assigns `.data`: an optimizer state or compiled step holding this array sees it.
-                current[...] = value.astype(current.dtype)
-            else:
-                recursive_setattr(model, name, value)
+            model.set_parameters(contents.params, exact_match=True, device=device)
+        except LoadError as e:
+            raise LoadError(f"{where}: {e}") from None
+        model._load_pytorch_variables(contents.pytorch_variables or {}, where)
 
         # Sample the gSDE exploration matrix.
         if model.use_sde:
             model.policy.reset_noise()  # type: ignore[operator]
         return model
+
+    @classmethod
+    def _schedule_attributes(cls) -> set[str]:
+        """
+        :return: the attributes whose saved value may be a function (schedules): SB3's, and every ``__init__``
+            parameter annotated as a ``Schedule``. Default loading skips those it cannot make instead of refusing.
+        """
+        names = set(SCHEDULE_ATTRIBUTES)
+        for name, parameter in inspect.signature(cls.__init__).parameters.items():
+            annotation = parameter.annotation
+            if "Schedule" in str(annotation) or Schedule in typing.get_args(annotation):
+                names.add(name)
+        return names
+
+    def _replace_skipped_schedules(self, data: dict[str, Any], skipped: list[str], params: dict[str, Any]) -> str:
+        """
+        Rebuild the schedules that default loading skipped as constants, from the value in use: the learning rate
+        stored in the saved optimizer state (what the last update used), else the class default.
+
+        :param data: the decoded attributes, completed in place
+        :param skipped: the skipped attributes
+        :param params: the saved state dicts
+        :return: what was used, for the warning
+        """
+        used = []
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name in skipped:
+            value: Any = None
+            if name == "learning_rate":
+                value = _saved_learning_rate(params)
+                source = "the saved optimizer state"
+            if value is None and name in defaults and defaults[name].default is not inspect.Parameter.empty:
+                value, source = defaults[name].default, f"{type(self).__name__}'s default"
+            if value is None and name != "clip_range_vf":
+                continue  # recomputed by _setup_model (lr_schedule, exploration_schedule)
+            data[name] = value
+            used.append(f"{name}={value!r} ({source})")
+        return f"Used {', '.join(used)} instead. " if used else ""
+
+    def _upgrade_saved_parameters(self, params: dict[str, Any]) -> None:
+        """
+        Adapt state dicts saved by older versions of SB3 before they are loaded (an algorithm overrides it for its own
+        format changes).
+
+        :param params: the saved state dicts, changed in place
+        """
+        del params  # nothing to adapt by default
+
+    def _load_pytorch_variables(self, variables: dict[str, Any], where: str) -> None:
+        """
+        Put the saved ``pytorch_variables`` into the arrays the algorithm declares (``_get_torch_save_params``), in
+        place (as SB3 assigns ``.data``: an optimizer state or compiled step holding the array sees the new values).
+
+        :param variables: the saved arrays by name
+        :param where: names the file in error messages
+        :raises LoadError: for a name the algorithm does not declare, or an array of another shape
+        """
+        declared = set(self._get_torch_save_params()[1])
+        for name, value in variables.items():
+            # None: an optional variable that this model does not use (e.g. SAC's log_ent_coef with a fixed ent_coef).
+            if value is None:
+                continue
+            if name not in declared:
+                raise LoadError(
+                    f"{where}, member 'pytorch_variables.pth': '{shorten(name, 60)}' is not a variable that "
+                    f"{type(self).__name__} saves (it saves {sorted(declared)})"
+                )
+            current = recursive_getattr(self, name, None)
+            if not isinstance(value, mx.array) or not isinstance(current, mx.array) or current.shape != value.shape:
+                shape = tuple(value.shape) if isinstance(value, mx.array) else type(value).__name__
+                raise LoadError(
+                    f"{where}, member 'pytorch_variables.pth': '{name}' holds {shape}, the model's has "
+                    f"{tuple(current.shape) if isinstance(current, mx.array) else type(current).__name__}"
+                )
+            current[...] = value.astype(current.dtype)
 
     def save(
         self,
@@ -799,17 +903,84 @@ def _check_saved_by(model: BaseAlgorithm, data: dict[str, Any], path: Any) -> No
     if extra or missing:
         name = type(model).__name__
         saved_by = next((_ALGORITHM_MARKERS[key] for key in extra), "another algorithm")
-        raise ValueError(
+        raise LoadError(
             f"{name}.load: {path} was saved by {saved_by}, not {name}: it has the hyperparameters {extra} that {name} "
             f"does not use and lacks {missing} that it needs. Load it with the class that saved it."
         )
 
 
-def _online_dqn_optimizer_ids(model: BaseAlgorithm, params: dict[str, Any]) -> list[int] | None:
-    # The saved optimizer's parameter ids without the target network's, when it lists twice this model's parameters.
-    try:
-        saved_ids = params["policy.optimizer"]["param_groups"][0]["params"]
-        current_ids = model.get_parameters()["policy.optimizer"]["param_groups"][0]["params"]
-    except (KeyError, IndexError, TypeError):
-        return None
-    return saved_ids[: len(current_ids)] if len(saved_ids) == 2 * len(current_ids) else None
+class _MissingSpacesError(LoadError, KeyError):
+    """A model file without its spaces: SB3 raises KeyError, our loaders LoadError; this is both."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _check_loaded_class(value: Any, cls: type, where: str) -> type[BasePolicy]:
+    # The saved policy class: one of this library's policies (the builder only makes classes it knows).
+    if not (isinstance(value, type) and issubclass(value, BasePolicy)):
+        raise LoadError(
+            f"{where}: the saved policy_class is {type(value).__name__ if not isinstance(value, type) else value.__name__}, "
+            f"not a policy class of {cls.__name__}. Pass custom_objects={{'policy_class': ...}}."
+        )
+    return value
+
+
+def _check_saved_values(model: BaseAlgorithm, data: dict[str, Any], where: str) -> None:
+    # Saved values must have the kind of the attribute they replace: a bool stays a bool, a number a number (or a
+    # schedule / TrainFreq, which SB3 stores in place of a number), no integer beyond int64.
+    n_envs = data.get("n_envs", 1)
+    if not isinstance(n_envs, int) or isinstance(n_envs, bool) or not 1 <= n_envs <= 1 << 16:
+        raise LoadError(f"{where}: the saved n_envs is {shorten(n_envs)}, not a number of environments")
+    for key, value in data.items():
+        current = model.__dict__.get(key)
+        if isinstance(current, bool):
+            ok = isinstance(value, (bool, np.bool_))
+        elif isinstance(current, (int, float)):
+            number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+            ok = (number and math.isfinite(value) and abs(value) < 2**63) or callable(value) or isinstance(value, tuple)
+        else:
+            ok = not (isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63)
+        if not ok:
+            raise LoadError(
+                f"{where}: the saved '{shorten(key, 60)[1:-1]}' is {shorten(value)}, which does not fit "
+                f"{type(model).__name__}'s {type(current).__name__} attribute. Pass {key}=... to load() to replace it."
+            )
+
+
+def _space_bytes(space: spaces.Space) -> int:
+    if isinstance(space, spaces.Dict):
+        return sum(_space_bytes(child) for child in space.spaces.values())
+    if isinstance(space, spaces.Tuple):
+        return sum(_space_bytes(child) for child in space.spaces)
+    return int(np.prod(space.shape or (1,))) * (space.dtype.itemsize if space.dtype is not None else 8)
+
+
+def _check_buffer_memory(model: BaseAlgorithm, data: dict[str, Any], kwargs: dict[str, Any], where: str) -> None:
+    # A saved buffer_size (or n_steps) sizes the buffer that _setup_model allocates: refuse one that cannot fit in
+    # this machine's memory before allocating it (the file's author picks it; a keyword argument to load() overrides).
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    step = 2 * _space_bytes(data["observation_space"]) + _space_bytes(data["action_space"]) + 16
+    n_envs = data.get("n_envs", 1)
+    for key, per_unit in (("buffer_size", step), ("n_steps", step * n_envs)):
+        size = data.get(key)
+        if key in kwargs or not isinstance(size, int) or isinstance(size, bool):
+            continue
+        if size < 0 or size * per_unit > memory:
+            raise LoadError(
+                f"{where}: the saved {key}={size} needs {size * per_unit / 2**30:.1f} GiB of buffer, more than this "
+                f"machine's {memory / 2**30:.1f} GiB. Pass {type(model).__name__}.load(..., {key}=<smaller>) to replace it."
+            )
+
+
+def _saved_learning_rate(params: dict[str, Any]) -> float | None:
+    # The learning rate of the last update, as the saved optimizer state holds it.
+    for name, state in params.items():
+        if not name.endswith("optimizer") or not isinstance(state, dict):
+            continue
+        groups = state.get("param_groups")
+        if isinstance(groups, list) and groups and isinstance(groups[0], dict):
+            lr = groups[0].get("lr")
+            if isinstance(lr, float) and math.isfinite(lr) and lr >= 0:
+                return lr
+    return None

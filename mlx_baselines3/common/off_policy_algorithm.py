@@ -15,7 +15,7 @@ from gymnasium import spaces
 from mlx_baselines3.common.base_class import BaseAlgorithm
 from mlx_baselines3.common.buffers import DictReplayBuffer, NStepReplayBuffer, ReplayBuffer
 from mlx_baselines3.common.callbacks import BaseCallback
-from mlx_baselines3.common.exceptions import UsageError
+from mlx_baselines3.common.exceptions import LoadError, UsageError
 from mlx_baselines3.common.noise import ActionNoise, VectorizedActionNoise
 from mlx_baselines3.common.policies import BasePolicy, refuse_torch_objects
 from mlx_baselines3.common.save_util import load_from_pkl, save_to_pkl
@@ -245,18 +245,19 @@ class OffPolicyAlgorithm(BaseAlgorithm):
         """
         Load a replay buffer saved with ``save_replay_buffer`` (by this library or by SB3).
 
-        Only the classes such a file needs are rebuilt (this library's replay buffers, gymnasium spaces, NumPy arrays;
-        SB3's class paths map to this library's), so a tampered file cannot run code.
+        The file is decoded without running code from it (see ``docs/guide/security.md``): the buffer is built from its
+        checked fields (this library's replay buffer classes, SB3's paths mapping to them).
 
         :param path: the file path or an open binary file
         :param truncate_last_traj: for a ``HerReplayBuffer``: True treats the last, unfinished trajectory in the buffer
             as finished (it is truncated); False continues it (the same episode goes on)
-        :param trusted: allow any class in the file (a plain, unsafe ``pickle.load``), e.g. for a custom buffer class;
-            only for files you trust
+        :param trusted: unpickle with Python's pickle (runs code from the file), e.g. for a custom buffer class; only
+            for files you trust
+        :raises LoadError: when the file is corrupt or holds something other than a replay buffer
         """
         replay_buffer = load_from_pkl(path, self.verbose, trusted=trusted)
         if not isinstance(replay_buffer, ReplayBuffer):
-            raise TypeError(f"The replay buffer must inherit from ReplayBuffer class, got {type(replay_buffer).__name__}")
+            raise LoadError(f"The replay buffer must inherit from ReplayBuffer class, got {type(replay_buffer).__name__}")
         # Buffers saved before timeout handling existed (SB3 < 2.1): keep their behaviour.
         if not hasattr(replay_buffer, "handle_timeout_termination"):
             replay_buffer.handle_timeout_termination = False

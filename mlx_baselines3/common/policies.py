@@ -1,13 +1,15 @@
 """Policies and critics: ``mlx.nn.Module`` trees with SB3's attribute names, so parameters map 1:1 onto its state dicts."""
 
+import inspect
 import io
 import math
 import pathlib
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -27,9 +29,12 @@ from mlx_baselines3.common.distributions import (
     make_proba_distribution,
 )
 from mlx_baselines3.common.distributions import StateDependentNoiseDistribution as StateDependentNoiseDistribution  # SB3 path
-from mlx_baselines3.common.exceptions import UsageError
+from mlx_baselines3.common.exceptions import LoadError, UsageError
 from mlx_baselines3.common.preprocessing import get_action_dim, is_image_space, maybe_transpose, preprocess_obs
-from mlx_baselines3.common.save_util import atomic_open, load_module_state_dict, module_state_dict, open_path
+from mlx_baselines3.common.safe_load import check_keyword_arguments
+from mlx_baselines3.common.safe_pickle import shorten
+from mlx_baselines3.common.save_util import atomic_open, open_path
+from mlx_baselines3.common.state_dict import load_module_state_dict, module_state_dict
 from mlx_baselines3.common.streams import run_on_model_device, settle
 from mlx_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
@@ -43,6 +48,14 @@ from mlx_baselines3.common.torch_layers import (
 )
 from mlx_baselines3.common.type_aliases import PyTorchObs, Schedule
 from mlx_baselines3.common.utils import get_device, is_vectorized_observation, obs_as_tensor, torch_class_to_mlx
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` did not match, as torch reports it."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
 
 SelfBaseModel = TypeVar("SelfBaseModel", bound="BaseModel")
 
@@ -288,28 +301,66 @@ class BaseModel(nn.Module):
         trusted: bool = False,
     ) -> SelfBaseModel:
         """
-        Load a model saved by ``save`` (by this library or by SB3), without torch. Only the classes such files contain
-        are unpickled (see ``torch_format.find_safe_global``) unless ``trusted``.
+        Load a model saved by ``save`` (by this library or by SB3), without torch and without running code from the
+        file (see ``docs/guide/security.md``) unless ``trusted``.
 
         :param path: the file (path or readable file object)
         :param device: checked for validity; MLX arrays live in unified memory
-        :param trusted: unpickle any class the file names (only for files you trust: unpickling can run code)
+        :param trusted: unpickle with Python's pickle (only for files you trust: unpickling can run code)
         :return: the model
+        :raises LoadError: when the file is corrupt, is not a policy file, or holds what default loading refuses
         """
         chosen = get_device(device)
         file = open_path(path, "r")
+        where = shorten(str(path), 200).strip("'") if isinstance(path, (str, pathlib.Path)) else "policy file"
         try:
-            saved = torch_format.load(file, trusted=trusted, map_tensor=mx.array)
+            saved = torch_format.load(file, trusted=trusted, map_tensor=mx.array, where=where)
         finally:
             if isinstance(path, (str, pathlib.Path)):
                 file.close()
         if not isinstance(saved, dict) or not {"state_dict", "data"} <= saved.keys():
-            raise ValueError(f"{path} is not a policy file: save() writes a dict with 'state_dict' and 'data'.")
+            raise LoadError(f"{where} is not a policy file: save() writes a dict with 'state_dict' and 'data'.")
+        kwargs = check_keyword_arguments(saved["data"], f"{where}: the saved constructor arguments")
+        accepted = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        unknown = sorted(key for key in kwargs if key not in accepted or key == "self")
+        if unknown and not takes_any:
+            raise LoadError(f"{where}: {cls.__name__} takes no argument {unknown}: the file was saved for another class.")
         with mx.stream(chosen.mlx_device):
-            model = cls(**saved["data"])
-            load_module_state_dict(model, saved["state_dict"])
+            try:
+                model = cls(**kwargs)
+                load_module_state_dict(model, saved["state_dict"])
+            except (RuntimeError, ValueError, TypeError, KeyError) as e:
+                raise LoadError(f"{where}: {type(e).__name__}: {e}") from e
             settle(model)
         return model
+
+    def state_dict(self) -> "OrderedDict[str, mx.array]":
+        """
+        The parameters under SB3's (torch's) state-dict key names and layouts, as SB3's ``policy.state_dict()``
+        (see ``common/state_dict.py``): MLX arrays, convolution weights channels-second.
+
+        :return: the state dict
+        """
+        return module_state_dict(self)
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """
+        Set parameters from a state dict with SB3's key names (from ``state_dict()``, SB3's ``policy.state_dict()`` or
+        a file), as torch's ``load_state_dict``: MLX or NumPy arrays (or anything ``np.asarray`` takes), cast to the
+        parameters' dtypes.
+
+        :param state_dict: arrays by key
+        :param strict: require exactly this model's keys
+        :return: the missing and unexpected keys (empty when ``strict``)
+        :raises RuntimeError: on missing or unexpected keys (``strict``), or when a shape differs
+        """
+        own = module_state_dict(self)
+        load_module_state_dict(self, dict(state_dict), exact_match=strict)
+        return IncompatibleKeys(
+            missing_keys=[key for key in own if key not in state_dict],
+            unexpected_keys=[key for key in state_dict if key not in own],
+        )
 
     def parameters_to_vector(self) -> np.ndarray:
         """:return: all parameters flattened into one NumPy vector, in a fixed order"""

@@ -5,8 +5,7 @@ A model file is a zip archive holding ``data`` (the algorithm's attributes as JS
 pickled and base64-encoded), one ``<name>.pth`` file per state dict (``policy.pth``, ``policy.optimizer.pth``...)
 and ``pytorch_variables.pth`` in torch's format (see ``torch_format``), ``_stable_baselines3_version`` and
 ``system_info.txt``. State dicts use SB3's key names and torch's layouts, so files move freely between SB3 and
-mlx_baselines3. Loading is restricted to an allowlist of classes (``torch_format.find_safe_global``): a file cannot
-run code unless ``trusted=True`` is passed.
+mlx_baselines3. Loading never runs code from the file (see ``safe_pickle`` and ``safe_load``) unless ``trusted=True``.
 """
 
 import base64
@@ -23,22 +22,26 @@ import stat
 import time
 import warnings
 import zipfile
-from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import mlx.core as mx
-import mlx.nn as nn
-import mlx.optimizers as optim
-import numpy as np
 
-from mlx_baselines3.common import torch_format
-from mlx_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
-from mlx_baselines3.common.torch_format import UnsafePickleError
+from mlx_baselines3.common import safe_load, safe_pickle, torch_format
+from mlx_baselines3.common.exceptions import LoadError
+from mlx_baselines3.common.safe_pickle import shorten
+
+# The state-dict mapping lives in state_dict.py; these names stay importable from here.
+from mlx_baselines3.common.state_dict import (
+    load_module_state_dict,
+    load_optimizer_state_dict,
+    module_state_dict,
+    optimizer_state_dict,
+)
 from mlx_baselines3.common.type_aliases import TensorDict
-from mlx_baselines3.common.utils import get_device, get_system_info, named_arrays
+from mlx_baselines3.common.utils import get_device, get_system_info
 
 # The SB3 release whose file format this library reads and writes (SB3 writes its own version in this member and
 # never checks it on load).
@@ -114,55 +117,135 @@ def data_to_json(data: dict[str, Any]) -> str:
     return json.dumps(serializable_data, indent=4)
 
 
-def json_to_data(json_string: str, custom_objects: dict[str, Any] | None = None, trusted: bool = False) -> dict[str, Any]:
-    """
-    Decode the ``data`` member of a model file.
+# Attributes whose saved value may be a function (a schedule): when default loading cannot make it (a pickled lambda
+# or closure, a schedule class of another library), it is skipped with a warning instead of refusing the file.
+SCHEDULE_ATTRIBUTES = ("learning_rate", "lr_schedule", "clip_range", "clip_range_vf", "exploration_schedule")
 
-    :param json_string: the JSON text
-    :param custom_objects: values that replace stored attributes of the same name; those are never unpickled (use it
-        for an object that cannot or should not be loaded)
-    :param trusted: unpickle any class (only for files you trust: a pickle can run code). By default only the
-        allowlist of ``torch_format.find_safe_global`` is loaded.
-    :return: the attributes
-    :raises UnsafePickleError: when an entry needs a class outside the allowlist (all such entries are named)
-    :raises ValueError: when the JSON or an entry is corrupt
+
+def _where(path: Any) -> str:
+    # A short name of the file for error messages.
+    if isinstance(path, (str, pathlib.Path)):
+        return shorten(str(path), 200).strip("'")
+    name = getattr(path, "name", None)
+    return shorten(name, 200).strip("'") if isinstance(name, str) else f"<{type(path).__name__}>"
+
+
+def decode_data_entries(
+    json_dict: dict[str, Any],
+    where: str,
+    custom_objects: dict[str, Any] | None = None,
+    trusted: bool = False,
+    skippable: Iterable[str] = SCHEDULE_ATTRIBUTES,
+    keys: Iterable[str] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """
+    Decode the entries of a model's ``data`` member: plain JSON values as they are, pickled entries (``:serialized:``)
+    through the safe decoder and builder (or Python's pickle when ``trusted``), ``custom_objects`` instead of the saved
+    values (never decoded).
+
+    :param json_dict: the parsed JSON object
+    :param where: names the file in error messages
+    :param custom_objects: values replacing saved entries of the same name
+    :param trusted: unpickle with Python's pickle (runs code from the file)
+    :param skippable: entries left out (and reported) rather than refused when they need what default loading does not
+        make, e.g. a pickled lambda schedule
+    :param keys: decode only these entries (None: all)
+    :return: the values, and the names of the skipped entries
+    :raises LoadError: when an entry is corrupt, or needs what default loading does not make and is not skippable
     """
     if custom_objects is not None and not isinstance(custom_objects, dict):
         raise ValueError(f"custom_objects must be a dict or None, got {type(custom_objects).__name__}")
-    try:
-        json_dict = json.loads(json_string)
-    except (ValueError, RecursionError) as e:
-        raise ValueError(f"The model's data is not valid JSON: {e}") from e
-    if not isinstance(json_dict, dict):
-        raise ValueError(f"The model's data must be a JSON object, got {type(json_dict).__name__}")
+    wanted = None if keys is None else set(keys)
+    skippable = set(skippable)
     data: dict[str, Any] = {}
+    skipped: list[str] = []
     refused: dict[str, str] = {}
     for key, item in json_dict.items():
+        if wanted is not None and key not in wanted:
+            continue
         if custom_objects is not None and key in custom_objects:
             data[key] = custom_objects[key]
         elif isinstance(item, dict) and ":serialized:" in item:
+            entry = f"{where}, member 'data', entry '{shorten(key, 60).strip(chr(39))}'"
             try:
-                data[key] = torch_format.loads(base64.b64decode(item[":serialized:"], validate=True), trusted=trusted)
-            except UnsafePickleError as e:
-                refused[key] = str(e)
-            except (RuntimeError, TypeError, AttributeError) as e:
-                # As SB3: an object that no longer unpickles (library versions changed) is left out with a warning.
-                warnings.warn(
-                    f"Could not deserialize object {key}. Consider using `custom_objects` argument to replace this object.\n"
-                    f"Exception: {e}"
-                )
-            except Exception as e:
-                raise ValueError(f"The saved attribute '{key}' is corrupt: {type(e).__name__}: {e}") from e
+                pickled = base64.b64decode(item[":serialized:"], validate=True)
+            except (ValueError, TypeError) as e:
+                raise LoadError(f"{entry}: the pickle is not valid base64: {e}") from None
+            try:
+                data[key] = torch_format.loads(pickled, trusted=trusted, where=entry)
+            except safe_load.Refused as e:
+                if key in skippable:
+                    skipped.append(key)
+                else:
+                    refused[key] = str(e)
         else:
             data[key] = item
     if refused:
-        details = "\n".join(f"- {key}: {reason}" for key, reason in refused.items())
-        raise UnsafePickleError(
-            f"Refused to unpickle the saved attributes {sorted(refused)}:\n{details}\n"
-            f"Replace them with custom_objects={{{', '.join(repr(k) + ': ...' for k in refused)}}}, or pass trusted=True "
-            "if you trust the file's author (unpickling can run arbitrary code)."
+        details = "\n".join(f"- {reason}" for reason in refused.values())
+        raise LoadError(
+            f"{where}: refused the saved entries {sorted(refused)}, which default loading cannot make without running "
+            f"code from the file:\n{details}\nReplace them with custom_objects="
+            f"{{{', '.join(repr(k) + ': ...' for k in refused)}}}, allow a class of yours that the file names with "
+            "mlx_baselines3.common.safe_load.add_safe_globals([...]), or pass trusted=True if you trust the file's "
+            "author (unpickling can run arbitrary code)."
         )
+    return data, skipped
+
+
+def warn_skipped(where: str, skipped: list[str], replacement: str = "") -> None:
+    """
+    The one warning about entries that default loading left out.
+
+    :param where: names the file
+    :param skipped: the entries
+    :param replacement: what was used instead, for the message
+    """
+    if skipped:
+        warnings.warn(
+            f"{where}: skipped the saved entries {sorted(skipped)}: they hold pickled functions (e.g. a lambda or "
+            f"closure schedule), which default loading never runs. {replacement}Pass custom_objects="
+            f"{{{', '.join(repr(k) + ': ...' for k in sorted(skipped))}}} to set them, or trusted=True to unpickle them "
+            "if you trust the file (unpickling can run arbitrary code).",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def json_to_data(
+    json_string: str, custom_objects: dict[str, Any] | None = None, trusted: bool = False, where: str = "data"
+) -> dict[str, Any]:
+    """
+    Decode the ``data`` member of a model file. Pickled entries are decoded and built without running code from the
+    file (see ``safe_load``); saved schedules that are functions (``SCHEDULE_ATTRIBUTES``) are left out with one
+    warning; anything else default loading cannot make is refused.
+
+    :param json_string: the JSON text
+    :param custom_objects: values that replace stored entries of the same name; those are never unpickled (use it
+        for an object that cannot or should not be loaded)
+    :param trusted: unpickle with Python's pickle (only for files you trust: a pickle can run code)
+    :param where: names the file in error messages
+    :return: the attributes
+    :raises LoadError: when the JSON or an entry is corrupt, or an entry is refused (all such entries are named)
+    """
+    data, skipped = decode_data_entries(parse_data_json(json_string, where), where, custom_objects, trusted)
+    warn_skipped(where, skipped)
     return data
+
+
+def parse_data_json(json_string: str | bytes, where: str) -> dict[str, Any]:
+    """
+    :param json_string: the ``data`` member's text
+    :param where: names the file in error messages
+    :return: the parsed JSON object
+    :raises LoadError: when it is not a JSON object
+    """
+    try:
+        json_dict = json.loads(json_string)
+    except (ValueError, RecursionError) as e:
+        raise LoadError(f"{where}: the member 'data' is not valid JSON: {shorten(str(e), 200)}") from None
+    if not isinstance(json_dict, dict):
+        raise LoadError(f"{where}: the member 'data' must be a JSON object, got {type(json_dict).__name__}")
+    return json_dict
 
 
 @functools.singledispatch
@@ -423,20 +506,110 @@ def save_to_pkl(path: str | pathlib.Path | io.BufferedIOBase, obj: Any, verbose:
 
 def load_from_pkl(path: str | pathlib.Path | io.BufferedIOBase, verbose: int = 0, trusted: bool = False) -> Any:
     """
-    Load a pickled object (e.g. a replay buffer saved by this library or by SB3), with the allowlist of
-    ``torch_format.find_safe_global`` unless ``trusted``.
+    Load a pickled object (e.g. a replay buffer or VecNormalize saved by this library or by SB3) without running code
+    from the file: it is decoded and built from known shapes only (see ``safe_load``), unless ``trusted``.
 
     :param path: the path (``.pkl`` is tried when it does not exist) or a readable binary file
     :param verbose: 2 to warn about the suffix fallback
-    :param trusted: unpickle any class (only for files you trust: a pickle can run code)
+    :param trusted: unpickle with Python's pickle (only for files you trust: a pickle can run code)
     :return: the object
+    :raises LoadError: when the file is corrupt, too large, or needs what default loading does not make
     """
+    limit = safe_pickle.DEFAULT_LIMITS.max_pickle_bytes
     file = open_path(path, "r", verbose=verbose, suffix="pkl")
+    where = _where(path)
     try:
-        return torch_format.RestrictedUnpickler(file, trusted=trusted).load()
+        content = safe_load.read_capped(file, limit, where)
     finally:
         if isinstance(path, (str, pathlib.Path)):
             file.close()
+    try:
+        return torch_format.loads(content, trusted=trusted, where=where)
+    except safe_load.Refused as e:
+        raise LoadError(
+            f"{e} Pass trusted=True if you trust the file's author (unpickling can run arbitrary code), e.g. for a "
+            "subclass of your own."
+        ) from None
+
+
+@dataclass
+class ModelFile:
+    """The members of a model zip, read and checked: ``data`` parsed as JSON but not decoded, the ``.pth`` members
+    loaded (tensors as MLX arrays)."""
+
+    where: str  # names the file in error messages
+    json_data: dict[str, Any] | None  # the parsed ``data`` member (None when absent or not read)
+    params: dict[str, Any]  # state dicts by name ("policy", "policy.optimizer"...)
+    pytorch_variables: dict[str, Any] | None  # ``pytorch_variables.pth``, None when absent
+
+
+def read_zip_file(
+    load_path: str | pathlib.Path | io.BufferedIOBase,
+    load_data: bool = True,
+    verbose: int = 0,
+    print_system_info: bool = False,
+    trusted: bool = False,
+) -> ModelFile:
+    """
+    Read a model zip: every member with a bound on its size, the ``.pth`` members through ``torch_format.load``.
+
+    :param load_path: the path (``.zip`` is tried when it does not exist) or a readable binary file
+    :param load_data: parse the ``data`` member
+    :param verbose: 2 to warn about the suffix fallback
+    :param print_system_info: print the system information stored in the file
+    :param trusted: unpickle the ``.pth`` members with Python's pickle (runs code from the file)
+    :return: the members
+    :raises LoadError: when the file is not a zip file, is corrupt or holds what default loading refuses
+    """
+    limits = safe_pickle.DEFAULT_LIMITS
+    file = open_path(load_path, "r", verbose=verbose, suffix="zip")
+    where = _where(load_path)
+    json_data = None
+    pytorch_variables = None
+    params: dict[str, Any] = {}
+    try:
+        try:
+            archive = zipfile.ZipFile(file)
+        except Exception as e:
+            # BadZipFile, or whatever a truncated or damaged central directory makes zipfile raise.
+            raise LoadError(f"Error: the file {where} wasn't a zip-file or is corrupt ({type(e).__name__}: {e})") from e
+        with archive:
+            # A truncated model file can still end with the directory of a .pth archive stored inside it, which
+            # zipfile then takes for the whole file (as data prepended to an archive): its members do not start at 0.
+            if any(info.header_offset > 0 for info in archive.infolist()[:1]):
+                raise LoadError(f"Error: the file {where} is truncated or corrupt (its zip directory is not its own)")
+            namelist = archive.namelist()
+            if len(namelist) > 1024:
+                raise LoadError(f"{where}: {len(namelist)} members, a model file has about ten")
+            if print_system_info:
+                if "system_info.txt" in namelist:
+                    print("== SAVED MODEL SYSTEM INFO ==")
+                    print(torch_format.read_member(archive, "system_info.txt", where, 1 << 20).decode(errors="replace"))
+                else:
+                    warnings.warn(
+                        "The model was saved with SB3 <= 1.2.0 and thus cannot print system information.", UserWarning
+                    )
+            if "data" in namelist and load_data:
+                json_data = parse_data_json(torch_format.read_member(archive, "data", where, limits.max_member_bytes), where)
+            for member in namelist:
+                name, extension = os.path.splitext(member)
+                if extension != ".pth":
+                    continue
+                content = torch_format.read_member(archive, member, where, limits.max_member_bytes)
+                loaded = torch_format.load(
+                    content, trusted=trusted, map_tensor=mx.array, where=f"{where}, member '{shorten(member, 80)[1:-1]}'"
+                )
+                # "tensors.pth" is the name SB3 < 0.9 gave to "pytorch_variables.pth".
+                if member in ("pytorch_variables.pth", "tensors.pth"):
+                    if not isinstance(loaded, dict):
+                        raise LoadError(f"{where}, member '{member}': expected a dict of arrays")
+                    pytorch_variables = loaded
+                else:
+                    params[name] = loaded
+    finally:
+        if isinstance(load_path, (str, pathlib.Path)):
+            file.close()
+    return ModelFile(where, json_data, params, pytorch_variables)
 
 
 def load_from_zip_file(
@@ -449,8 +622,9 @@ def load_from_zip_file(
     trusted: bool = False,
 ) -> tuple[dict[str, Any] | None, dict[str, Any], TensorDict | None]:
     """
-    Read a model file written by SB3 or by this library. Tensors become MLX arrays in torch's layouts (see
-    ``load_module_state_dict`` and ``load_optimizer_state_dict`` to put them into modules and optimizers).
+    Read a model file written by SB3 or by this library, without running code from it (unless ``trusted``). Tensors
+    become MLX arrays in torch's layouts (see ``state_dict.load_module_state_dict`` and
+    ``state_dict.load_optimizer_state_dict`` to put them into modules and optimizers).
 
     :param load_path: the path (``.zip`` is tried when it does not exist) or a readable binary file
     :param load_data: decode the ``data`` member (False to read the weights only)
@@ -458,560 +632,27 @@ def load_from_zip_file(
     :param device: checked for validity; MLX arrays live in unified memory
     :param verbose: 2 to warn about the suffix fallback
     :param print_system_info: print the system information stored in the file
-    :param trusted: unpickle any class (only for files you trust: a pickle can run code)
+    :param trusted: unpickle with Python's pickle (only for files you trust: a pickle can run code)
     :return: the attributes (None when not loaded or absent), the state dicts by name, the other arrays
         (``pytorch_variables``, None when absent)
-    :raises ValueError: when the file is not a zip file or is corrupt
-    :raises UnsafePickleError: when the file needs a class outside the allowlist
+    :raises LoadError: when the file is not a zip file, is corrupt, or holds what default loading refuses
     """
     get_device(device)
-    file = open_path(load_path, "r", verbose=verbose, suffix="zip")
+    contents = read_zip_file(load_path, load_data, verbose, print_system_info, trusted)
     data = None
-    pytorch_variables = None
-    params: dict[str, Any] = {}
-    try:
-        try:
-            archive = zipfile.ZipFile(file)
-        except Exception as e:
-            # BadZipFile, or whatever a truncated or damaged central directory makes zipfile raise.
-            raise ValueError(f"Error: the file {load_path} wasn't a zip-file or is corrupt ({type(e).__name__}: {e})") from e
-        with archive:
-            # A truncated model file can still end with the directory of a .pth archive stored inside it, which
-            # zipfile then takes for the whole file (as data prepended to an archive): its members do not start at 0.
-            if any(info.header_offset > 0 for info in archive.infolist()[:1]):
-                raise ValueError(f"Error: the file {load_path} is truncated or corrupt (its zip directory is not its own)")
-            namelist = archive.namelist()
-            if print_system_info:
-                if "system_info.txt" in namelist:
-                    print("== SAVED MODEL SYSTEM INFO ==")
-                    print(_read_member(archive, "system_info.txt", load_path).decode(errors="replace"))
-                else:
-                    warnings.warn(
-                        "The model was saved with SB3 <= 1.2.0 and thus cannot print system information.", UserWarning
-                    )
-            if "data" in namelist and load_data:
-                try:
-                    json_text = _read_member(archive, "data", load_path).decode()
-                except UnicodeDecodeError as e:
-                    raise ValueError(f"The member 'data' of {load_path} is not UTF-8 text: {e}") from e
-                data = json_to_data(json_text, custom_objects=custom_objects, trusted=trusted)
-            for member in namelist:
-                name, extension = os.path.splitext(member)
-                if extension != ".pth":
-                    continue
-                try:
-                    content = torch_format.load(_read_member(archive, member, load_path), trusted=trusted, map_tensor=mx.array)
-                except ValueError as e:
-                    raise ValueError(f"The member {member} of {load_path} is corrupt: {e}") from e
-                # "tensors.pth" is the name SB3 < 0.9 gave to "pytorch_variables.pth".
-                if member in ("pytorch_variables.pth", "tensors.pth"):
-                    pytorch_variables = content
-                else:
-                    params[name] = content
-    finally:
-        if isinstance(load_path, (str, pathlib.Path)):
-            file.close()
-    return data, params, pytorch_variables
-
-
-def _read_member(archive: zipfile.ZipFile, member: str, load_path: Any) -> bytes:
-    try:
-        return archive.read(member)
-    except Exception as e:
-        # A damaged member raises BadZipFile (bad CRC or header), EOFError (truncated), NotImplementedError (unknown
-        # compression), RuntimeError (flagged as encrypted), zlib.error...: all mean the same to the caller.
-        raise ValueError(
-            f"The member {member} of {load_path} cannot be read, the file is corrupt ({type(e).__name__}: {e})"
-        ) from e
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# MLX modules and optimizers <-> torch state dicts
-
-
-@dataclass
-class _ParameterEntry:
-    """One array of an MLX parameter tree, named as in torch's ``state_dict()``."""
-
-    key: str  # the torch state-dict key
-    container: Any  # the module (or list/dict) holding the array
-    name: Any  # its key in that container
-    path: tuple  # its path from the root, as in ``tree_flatten(root.parameters())``
-    channels_last: bool  # a convolution weight: MLX keeps channels last, torch second
-    alias: bool  # reached through an alias attribute (a shared features extractor), not a child of its parent
-    member: int | None = None  # in a stacked array (an ensemble's layer), the index of this entry's slice
-    transposed: bool = False  # torch's layout of the slice is its transpose (an ensemble's [in, out] weight)
-
-
-# Attributes that SB3 registers as submodules but that our policies keep as aliases of another submodule (so that a
-# shared features extractor is trained once): ActorCriticPolicy's pi/vf extractors, a critic sharing the actor's.
-_ALIAS_ATTRIBUTES = ("features_extractor", "pi_features_extractor", "vf_features_extractor")
-_CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-
-
-def _is_parameter_name(name: Any) -> bool:
-    # MLX leaves attributes starting with "_" out of the parameters.
-    return not (isinstance(name, str) and name.startswith("_"))
-
-
-def _collect_modules(node: Any, found: set[int]) -> None:
-    if isinstance(node, nn.Module):
-        found.add(id(node))
-    if isinstance(node, dict):
-        for name, child in node.items():
-            if _is_parameter_name(name):
-                _collect_modules(child, found)
-    elif isinstance(node, (list, tuple)):
-        for child in node:
-            _collect_modules(child, found)
-
-
-def _aliases(module: nn.Module, modules_in_tree: set[int]) -> list[tuple[str, nn.Module]]:
-    found = []
-    candidates = [*_ALIAS_ATTRIBUTES, *vars(module)]
-    for name in dict.fromkeys(candidates):
-        if name in module or not _is_parameter_name(name):
-            continue
-        value = getattr(module, name, None)
-        if isinstance(value, nn.Module) and value is not module and id(value) in modules_in_tree:
-            found.append((name, value))
-    return found
-
-
-def _walk(node: Any, prefix: str, path: tuple, modules_in_tree: set[int], alias: bool, out: list[_ParameterEntry]) -> None:
-    if isinstance(node, nn.Module):
-        items = [(name, child) for name, child in node.items() if _is_parameter_name(name)]
-        # torch lists a module's own parameters before its submodules'.
-        for name, child in items:
-            if isinstance(child, mx.array):
-                channels_last = isinstance(node, _CONVOLUTIONS) and name == "weight"
-                out.append(_ParameterEntry(prefix + name, node, name, (*path, name), channels_last, alias))
-        aliases = _aliases(node, modules_in_tree)
-        # An alias of a module held elsewhere stands where SB3 registers it: first (BaseModel's features_extractor).
-        for name, target in aliases:
-            if not any(target is child for _, child in items):
-                _walk_alias(target, prefix + name + ".", modules_in_tree, out)
-        for name, child in items:
-            if isinstance(child, mx.array):
-                continue
-            if isinstance(child, nn.Module) and hasattr(type(child), "torch_parameter_views"):
-                # A module whose arrays torch sees under other names (EnsembleMLP: stacked members as qf0, qf1...).
-                for key, array_path, member, transposed in child.torch_parameter_views():
-                    holder = child
-                    for part in array_path[:-1]:
-                        holder = holder[part]
-                    entry_path = (*path, name, *array_path)
-                    entry = _ParameterEntry(prefix + key, holder, array_path[-1], entry_path, False, alias, member, transposed)
-                    out.append(entry)
-                continue
-            # nn.Sequential keeps its layers in a list; torch numbers them directly under the Sequential.
-            child_prefix = prefix if isinstance(node, nn.Sequential) and name == "layers" else f"{prefix}{name}."
-            _walk(child, child_prefix, (*path, name), modules_in_tree, alias, out)
-            # An alias of this child (pi_/vf_features_extractor) follows it, as SB3 registers them right after.
-            for alias_name, target in aliases:
-                if target is child:
-                    _walk_alias(target, prefix + alias_name + ".", modules_in_tree, out)
-    elif isinstance(node, dict):
-        for name, child in node.items():
-            if isinstance(child, mx.array):
-                out.append(_ParameterEntry(prefix + str(name), node, name, (*path, name), False, alias))
-            else:
-                _walk(child, f"{prefix}{name}.", (*path, name), modules_in_tree, alias, out)
-    elif isinstance(node, (list, tuple)):
-        for index, child in enumerate(node):
-            if isinstance(child, mx.array):
-                out.append(_ParameterEntry(prefix + str(index), node, index, (*path, index), False, alias))
-            else:
-                _walk(child, f"{prefix}{index}.", (*path, index), modules_in_tree, alias, out)
-
-
-def _walk_alias(target: nn.Module, prefix: str, modules_in_tree: set[int], out: list[_ParameterEntry]) -> None:
-    # The alias's entries point at the target's arrays; their paths are the target's own, found when it is walked.
-    entries: list[_ParameterEntry] = []
-    _walk(target, prefix, (), modules_in_tree, True, entries)
-    out.extend(entries)
-
-
-def _parameter_entries(root: Any) -> list[_ParameterEntry]:
-    modules_in_tree: set[int] = set()
-    _collect_modules(root, modules_in_tree)
-    entries: list[_ParameterEntry] = []
-    _walk(root, "", (), modules_in_tree, False, entries)
-    return entries
-
-
-def _member(array: mx.array, entry: _ParameterEntry) -> mx.array:
-    # The entry's own array: the whole array, or its slice of a stacked one.
-    return array if entry.member is None else array[entry.member]
-
-
-def _to_torch_layout(array: mx.array, entry: _ParameterEntry) -> mx.array:
-    array = _member(array, entry)
-    if entry.transposed:
-        array = array.T
-    return mx.moveaxis(array, -1, 1) if entry.channels_last else array
-
-
-def _to_mlx_layout(array: mx.array, entry: _ParameterEntry) -> mx.array:
-    # The inverse of _to_torch_layout, for the entry's own array (its slice, for a member of a stacked array).
-    if entry.transposed:
-        array = array.T
-    return mx.moveaxis(array, 1, -1) if entry.channels_last else array
-
-
-def _put(holder: Any, name: Any, value: mx.array, entry: _ParameterEntry) -> None:
-    # Assign the entry's array (in MLX layout) into a parameter tree or an optimizer state; a member's slice
-    # replaces its part of a new stacked array (never in place: a target network may share the old array).
-    if entry.member is not None:
-        stacked = holder[name]
-        value = mx.concatenate([stacked[: entry.member], value[None], stacked[entry.member + 1 :]])
-    holder[name] = value
-
-
-def _as_mx(value: Any) -> mx.array:
-    return value if isinstance(value, mx.array) else mx.array(np.asarray(value))
-
-
-def module_state_dict(module: Any) -> "OrderedDict[str, mx.array]":
-    """
-    The parameters of an MLX module under SB3's (torch's) state-dict keys, in torch's order and layouts:
-    ``layers.`` of ``nn.Sequential`` is dropped (``policy_net.layers.0.weight`` -> ``policy_net.0.weight``),
-    convolution weights are transposed to channels-second, each module's own arrays come before its submodules',
-    and aliases of a shared features extractor (``pi_features_extractor``...) are listed with the same arrays.
-
-    :param module: an ``mlx.nn.Module`` (or a dict of arrays)
-    :return: the state dict, ready for ``torch_format.save`` (SB3 loads it with ``load_state_dict``)
-    """
-    return OrderedDict(
-        (entry.key, _to_torch_layout(entry.container[entry.name], entry)) for entry in _parameter_entries(module)
-    )
-
-
-def load_module_state_dict(module: Any, state_dict: dict[str, Any], exact_match: bool = True) -> None:
-    """
-    Put the arrays of a torch-style state dict (from SB3 or ``module_state_dict``) into an MLX module, in place.
-
-    :param module: the ``mlx.nn.Module`` to update
-    :param state_dict: arrays (MLX, NumPy or anything ``np.asarray`` takes) by torch key
-    :param exact_match: require exactly the module's keys (torch's ``strict``); alias keys of a shared features
-        extractor may be absent either way, since they repeat their target's arrays
-    :raises RuntimeError: on missing or unexpected keys (``exact_match``), or when a shape differs
-    """
-    entries = {entry.key: entry for entry in _parameter_entries(module)}
-    if exact_match:
-        missing = [key for key, entry in entries.items() if key not in state_dict and not entry.alias]
-        unexpected = [key for key in state_dict if key not in entries]
-        if missing or unexpected:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(module).__name__}: "
-                f"Missing key(s) in state_dict: {missing}. Unexpected key(s) in state_dict: {unexpected}. "
-                "The file was saved for a different network (check policy_kwargs such as net_arch), or pass "
-                "exact_match=False to load the matching keys only."
-            )
-    for key, value in state_dict.items():
-        entry = entries.get(key)
-        if entry is None:
-            continue
-        current = entry.container[entry.name]
-        new_value = _as_mx(value)
-        expected_shape = tuple(_to_torch_layout(current, entry).shape)
-        if tuple(new_value.shape) != expected_shape:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(module).__name__}: size mismatch for {key}: copying a param "
-                f"with shape {tuple(new_value.shape)} from checkpoint, the shape in current model is {expected_shape}."
-            )
-        _put(entry.container, entry.name, _to_mlx_layout(new_value, entry).astype(current.dtype), entry)
-
-
-@dataclass(frozen=True)
-class _OptimizerLayout:
-    """How one MLX optimizer's state maps onto its torch counterpart's ``state_dict()``."""
-
-    torch_name: str
-    state_keys: tuple[tuple[str, str], ...]  # (MLX per-parameter state key, torch key)
-    has_step: bool  # torch keeps a per-parameter "step" tensor
-    group: Callable[[Any], dict[str, Any]]  # torch's param_group hyperparameters (without "lr" and "params")
-    apply_group: Callable[[Any, dict[str, Any]], None]  # set the optimizer's hyperparameters from a param_group
-    int_step: bool = False  # the per-parameter "step" is a Python int (SB3's RMSpropTFLike), not a tensor
-
-
-def _require(group: dict[str, Any], optimizer_name: str, **supported: Any) -> None:
-    for name, value in supported.items():
-        if group.get(name, value) != value:
-            raise ValueError(
-                f"The saved {optimizer_name} state uses {name}={group[name]!r}, which mlx.optimizers.{optimizer_name} "
-                f"does not support (only {name}={value!r})."
-            )
-
-
-def _adam_group(optimizer: optim.Adam) -> dict[str, Any]:
-    return dict(
-        betas=tuple(float(b) for b in optimizer.betas),
-        eps=float(optimizer.eps),
-        weight_decay=float(optimizer.weight_decay) if isinstance(optimizer, optim.AdamW) else 0,
-        amsgrad=False,
-        maximize=False,
-        foreach=None,
-        capturable=False,
-        differentiable=False,
-        fused=None,
-        decoupled_weight_decay=isinstance(optimizer, optim.AdamW),
-    )
-
-
-def _apply_adam_group(optimizer: optim.Adam, group: dict[str, Any]) -> None:
-    name = type(optimizer).__name__
-    _require(group, name, amsgrad=False, maximize=False)
-    if isinstance(optimizer, optim.AdamW):
-        optimizer.weight_decay = group["weight_decay"]
-    else:
-        _require(group, name, weight_decay=0)
-    optimizer.betas = list(group["betas"])
-    optimizer.eps = group["eps"]
-
-
-def _rmsprop_group(optimizer: optim.RMSprop) -> dict[str, Any]:
-    return dict(
-        momentum=0,
-        alpha=float(optimizer.alpha),
-        eps=float(optimizer.eps),
-        centered=False,
-        weight_decay=0,
-        capturable=False,
-        foreach=None,
-        maximize=False,
-        differentiable=False,
-    )
-
-
-def _apply_rmsprop_group(optimizer: optim.RMSprop, group: dict[str, Any]) -> None:
-    _require(group, "RMSprop", momentum=0, centered=False, weight_decay=0, maximize=False)
-    optimizer.alpha = group["alpha"]
-    optimizer.eps = group["eps"]
-
-
-def _sgd_group(optimizer: optim.SGD) -> dict[str, Any]:
-    return dict(
-        momentum=float(optimizer.momentum),
-        dampening=float(optimizer.dampening),
-        weight_decay=float(optimizer.weight_decay),
-        nesterov=bool(optimizer.nesterov),
-        maximize=False,
-        foreach=None,
-        differentiable=False,
-        fused=None,
-    )
-
-
-def _apply_sgd_group(optimizer: optim.SGD, group: dict[str, Any]) -> None:
-    _require(group, "SGD", maximize=False)
-    for name in ("momentum", "dampening", "weight_decay", "nesterov"):
-        setattr(optimizer, name, group[name])
-
-
-def _adagrad_group(optimizer: optim.Adagrad) -> dict[str, Any]:
-    return dict(
-        lr_decay=0,
-        eps=float(optimizer.eps),
-        weight_decay=0,
-        initial_accumulator_value=0,
-        foreach=None,
-        maximize=False,
-        differentiable=False,
-        fused=None,
-    )
-
-
-def _apply_adagrad_group(optimizer: optim.Adagrad, group: dict[str, Any]) -> None:
-    _require(group, "Adagrad", lr_decay=0, weight_decay=0, maximize=False)
-    optimizer.eps = group["eps"]
-
-
-def _rmsprop_tf_like_group(optimizer: RMSpropTFLike) -> dict[str, Any]:
-    return dict(
-        momentum=optimizer.momentum,
-        alpha=optimizer.alpha,
-        eps=optimizer.eps,
-        centered=optimizer.centered,
-        weight_decay=optimizer.weight_decay,
-    )
-
-
-def _apply_rmsprop_tf_like_group(optimizer: RMSpropTFLike, group: dict[str, Any]) -> None:
-    for name in ("momentum", "alpha", "eps", "centered", "weight_decay"):
-        setattr(optimizer, name, group[name])
-
-
-_ADAM_STATE = (("m", "exp_avg"), ("v", "exp_avg_sq"))
-_TF_LIKE_STATE = (("square_avg", "square_avg"), ("momentum_buffer", "momentum_buffer"), ("grad_avg", "grad_avg"))
-# Looked up along the optimizer's class hierarchy (AdamW before its base Adam); Adamax is absent on purpose: MLX's
-# has no bias correction, so its state would not continue torch's run.
-_OPTIMIZER_LAYOUTS: dict[type, _OptimizerLayout] = {
-    optim.AdamW: _OptimizerLayout("AdamW", _ADAM_STATE, True, _adam_group, _apply_adam_group),
-    optim.Adam: _OptimizerLayout("Adam", _ADAM_STATE, True, _adam_group, _apply_adam_group),
-    optim.RMSprop: _OptimizerLayout("RMSprop", (("v", "square_avg"),), True, _rmsprop_group, _apply_rmsprop_group),
-    optim.SGD: _OptimizerLayout("SGD", (("v", "momentum_buffer"),), False, _sgd_group, _apply_sgd_group),
-    optim.Adagrad: _OptimizerLayout("Adagrad", (("v", "sum"),), True, _adagrad_group, _apply_adagrad_group),
-    RMSpropTFLike: _OptimizerLayout(
-        "RMSpropTFLike", _TF_LIKE_STATE, True, _rmsprop_tf_like_group, _apply_rmsprop_tf_like_group, int_step=True
-    ),
-}
-
-
-def _optimizer_layout(optimizer: Any) -> _OptimizerLayout:
-    for cls in type(optimizer).__mro__:
-        if cls is optim.Adamax:
-            break
-        if cls in _OPTIMIZER_LAYOUTS:
-            return _OPTIMIZER_LAYOUTS[cls]
-    supported = ", ".join(cls.__name__ for cls in _OPTIMIZER_LAYOUTS)
-    raise TypeError(f"Cannot convert the state of {type(optimizer).__name__} to torch's format: supported are {supported}.")
-
-
-def _initial_state(optimizer: Any, parameter: mx.array) -> dict[str, mx.array]:
-    # What the optimizer creates for a parameter before its first step (zeros, or RMSpropTFLike's ones).
-    state: dict[str, mx.array] = {}
-    optimizer.init_single(parameter, state)
-    return state
-
-
-def _state_at(state: Any, path: tuple) -> dict | None:
-    for part in path:
-        in_dict = isinstance(state, dict) and part in state
-        in_list = isinstance(state, (list, tuple)) and isinstance(part, int) and part < len(state)
-        if not (in_dict or in_list):
-            return None
-        state = state[part]
-    return state if isinstance(state, dict) else None
-
-
-def _trainable_paths(params: Any) -> set[str] | None:
-    if not isinstance(params, nn.Module):
-        return None
-    return {path for path, _ in named_arrays(params.trainable_parameters())}
-
-
-def _optimized_entries(optimizer: Any, params: Any) -> list[_ParameterEntry]:
-    # torch numbers an optimizer's parameters in the order of ``module.parameters()``: torch order, each array once.
-    trainable = _trainable_paths(params)
-    entries, seen = [], set()
-    for entry in _parameter_entries(params):
-        identity = (id(entry.container), entry.name, entry.member)
-        if entry.alias or identity in seen:
-            continue
-        seen.add(identity)
-        if trainable is None or ".".join(map(str, entry.path)) in trainable:
-            entries.append(entry)
-    # The optimizer may have been initialized on part of the tree (a critic without the actor's shared extractor).
-    covered = [entry for entry in entries if _state_at(optimizer.state, entry.path) is not None]
-    return covered or entries
-
-
-def optimizer_state_dict(optimizer: Any, params: Any) -> dict[str, Any]:
-    """
-    An MLX optimizer's state as torch's ``optimizer.state_dict()`` of the matching torch optimizer (Adam, AdamW,
-    RMSprop, SGD, Adagrad): ``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``.
-
-    :param optimizer: the ``mlx.optimizers`` optimizer
-    :param params: the module (or dict of arrays) whose parameters it updates, i.e. the tree its state mirrors
-    :return: the state dict, ready for ``torch_format.save``
-    """
-    layout = _optimizer_layout(optimizer)
-    entries = _optimized_entries(optimizer, params)
-    step = int(optimizer.state["step"].item())
-    state: dict[int, dict[str, Any]] = {}
-    # torch creates the per-parameter state at the first step; SGD without momentum never has any.
-    if step > 0 and not (isinstance(optimizer, optim.SGD) and optimizer.momentum == 0):
-        for index, entry in enumerate(entries):
-            parameter_state = _state_at(optimizer.state, entry.path)
-            if not parameter_state:
-                continue
-            torch_state: dict[str, Any] = {}
-            if layout.has_step:
-                # One tensor per parameter: torch increments each in place.
-                torch_state["step"] = step if layout.int_step else mx.array(float(step), dtype=mx.float32)
-            for mlx_key, torch_key in layout.state_keys:
-                if mlx_key in parameter_state:  # optional buffers (momentum, centering) exist only when enabled
-                    torch_state[torch_key] = _to_torch_layout(parameter_state[mlx_key], entry)
-            state[index] = torch_state
-    # MLX keeps the learning rate in float32: write the shortest decimal that rounds to it (3e-4, not 3.0000001e-4).
-    learning_rate = float(str(np.float32(optimizer.learning_rate.item())))
-    group = {"lr": learning_rate, **layout.group(optimizer), "params": list(range(len(entries)))}
-    return {"state": state, "param_groups": [group]}
-
-
-def load_optimizer_state_dict(optimizer: Any, state_dict: dict[str, Any], params: Any) -> None:
-    """
-    Load a torch optimizer state dict (from SB3 or ``optimizer_state_dict``) into an MLX optimizer, in place (a
-    compiled update that captured ``optimizer.state`` sees the loaded values). As torch's ``load_state_dict``, the
-    saved hyperparameters (learning rate, betas, eps...) replace the optimizer's.
-
-    :param optimizer: the ``mlx.optimizers`` optimizer
-    :param state_dict: ``{"state": ..., "param_groups": [...]}``
-    :param params: the module (or dict of arrays) whose parameters it updates
-    :raises ValueError: when the state does not fit (another optimizer type, another number of parameters or shapes)
-    """
-    layout = _optimizer_layout(optimizer)
-    if not isinstance(state_dict, dict) or "param_groups" not in state_dict or "state" not in state_dict:
-        raise ValueError("An optimizer state dict must hold 'state' and 'param_groups'.")
-    if len(state_dict["param_groups"]) != 1:
-        raise ValueError(f"Expected one parameter group (SB3 uses one), got {len(state_dict['param_groups'])}.")
-    group = state_dict["param_groups"][0]
-    entries = _optimized_entries(optimizer, params)
-    if len(group["params"]) != len(entries):
-        raise ValueError(
-            f"The saved optimizer state covers {len(group['params'])} parameters, but this {type(optimizer).__name__} "
-            f"updates {len(entries)}: the file was saved for a different network."
-        )
-    saved_states = [state_dict["state"].get(torch_index) or {} for torch_index in group["params"]]
-    try:
-        layout.apply_group(optimizer, group)
-    except KeyError as e:
-        raise ValueError(
-            f"The saved optimizer hyperparameters {sorted(group)} lack {e} of torch's {layout.torch_name}: the file was "
-            "saved with another optimizer class."
-        ) from e
-    for entry, saved in zip(entries, saved_states, strict=True):
-        expected = _initial_state(optimizer, _member(entry.container[entry.name], entry))
-        missing = [torch_key for mlx_key, torch_key in layout.state_keys if mlx_key in expected and torch_key not in saved]
-        if saved and (missing or (layout.has_step and "step" not in saved)):
-            raise ValueError(
-                f"The saved optimizer state of parameter {entry.key} has keys {sorted(saved)}, not those of torch's "
-                f"{layout.torch_name}: the file was saved with another optimizer class."
-            )
-    if any(_state_at(optimizer.state, entry.path) is None for entry in entries):
-        optimizer.init(params.trainable_parameters() if isinstance(params, nn.Module) else params)
-    step = 0.0
-    for entry, saved in zip(entries, saved_states, strict=True):
-        # Every entry has a state here: missing ones were created by optimizer.init above.
-        parameter_state = cast(dict, _state_at(optimizer.state, entry.path))
-        parameter = _member(entry.container[entry.name], entry)
-        initial = _initial_state(optimizer, parameter)
-        for mlx_key, torch_key in layout.state_keys:
-            if mlx_key not in initial:
-                parameter_state.pop(mlx_key, None)
-                continue
-            if saved.get(torch_key) is None:
-                # No state yet (never stepped), as torch: start from the optimizer's initial state.
-                _put(parameter_state, mlx_key, initial[mlx_key], entry)
-                continue
-            value = _to_mlx_layout(_as_mx(saved[torch_key]), entry)
-            if value.shape != parameter.shape:
-                raise ValueError(
-                    f"The saved optimizer state '{torch_key}' of parameter {entry.key} has shape {tuple(value.shape)}, "
-                    f"the parameter has {tuple(parameter.shape)}."
-                )
-            _put(parameter_state, mlx_key, value.astype(parameter.dtype), entry)
-        if "step" in saved:
-            step = max(step, float(np.asarray(saved["step"])))
-    optimizer.state["step"] = mx.array(int(step), dtype=mx.uint64)
-    optimizer.learning_rate = group["lr"]
+    if contents.json_data is not None:
+        data, skipped = decode_data_entries(contents.json_data, contents.where, custom_objects, trusted)
+        warn_skipped(contents.where, skipped)
+    return data, contents.params, contents.pytorch_variables
 
 
 __all__ = [
     "SB3_FORMAT_VERSION",
+    "SCHEDULE_ATTRIBUTES",
+    "ModelFile",
     "atomic_open",
     "data_to_json",
+    "decode_data_entries",
     "is_json_serializable",
     "json_to_data",
     "load_from_pkl",
@@ -1023,8 +664,11 @@ __all__ = [
     "open_path_pathlib",
     "open_path_str",
     "optimizer_state_dict",
+    "parse_data_json",
+    "read_zip_file",
     "recursive_getattr",
     "recursive_setattr",
     "save_to_pkl",
     "save_to_zip_file",
+    "warn_skipped",
 ]

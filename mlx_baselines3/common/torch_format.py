@@ -1,15 +1,14 @@
 """
-PyTorch's ``torch.save`` file format and SB3's pickled objects, read and written without importing torch.
+PyTorch's ``torch.save`` file format, read and written without importing torch.
 
 A ``.pth`` file is a zip archive whose records sit under one folder: ``data.pkl``, a protocol-2 pickle in which every
 tensor is a call to ``torch._utils._rebuild_tensor_v2`` on a persistent "storage" id; one raw record ``data/<key>``
 per storage; ``byteorder`` and ``version``. Tensors are read into NumPy arrays and written from MLX arrays.
 
-Unpickling is restricted to an allowlist (see ``find_safe_global``): NumPy arrays and dtypes, gymnasium spaces, plain
-containers, the classes SB3 files name (``stable_baselines3.X`` is rebuilt as ``mlx_baselines3.X``) and torch layer
-and optimizer classes (rebuilt as their ``mlx.nn`` / ``mlx.optimizers`` counterparts). Any other global raises
-``UnsafePickleError``: a pickle can otherwise run arbitrary code when it is loaded. Pickles written here name SB3's and
-torch's classes instead of ours, so that Stable-Baselines3 loads our files.
+Reading never runs code from the file: ``data.pkl`` is decoded by ``safe_pickle`` and built by ``safe_load``'s
+schema-driven builder, with the storages and tensor records checked here (keys, sizes, offsets, strides, total bytes).
+``trusted=True`` unpickles with Python's ``pickle`` instead, for files you trust. Pickles written here name SB3's and
+torch's classes instead of ours, so that Stable-Baselines3 loads our files; the tables below map those names both ways.
 """
 
 import collections
@@ -17,26 +16,21 @@ import importlib
 import io
 import math
 import pickle
-import pickletools
 import struct
 import sys
 import zipfile
-from collections.abc import Callable, Iterable
-from enum import Enum
+from collections.abc import Callable
 from types import FunctionType
 from typing import Any, BinaryIO
 
 import cloudpickle
-import gymnasium as gym
 import mlx.core as mx
 import numpy as np
 
+from mlx_baselines3.common import safe_load, safe_pickle
+from mlx_baselines3.common.exceptions import LoadError
+from mlx_baselines3.common.safe_pickle import Global, Limits, shorten
 from mlx_baselines3.common.utils import TORCH_TO_MLX_CLASSES, torch_class_to_mlx
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle names a global outside the allowlist; it was not loaded because loading it could run code."""
-
 
 # SB3 classes that its files reference (policy classes, schedules, buffers, noise, ...), by module under
 # ``stable_baselines3.``; the same names under ``mlx_baselines3.`` are ours.
@@ -97,56 +91,6 @@ _PACKAGES = (
     ("stable_baselines3.", "mlx_baselines3.", _SB3_CLASSES),
 )
 
-# Harmless globals: constructors of containers and NumPy arrays, dtypes and random generators.
-_SAFE_GLOBALS = {
-    ("builtins", "object"),
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "complex"),
-    ("builtins", "slice"),
-    ("collections", "OrderedDict"),
-    ("collections", "deque"),
-    ("copyreg", "_reconstructor"),
-    ("_codecs", "encode"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__generator_ctor"),
-    ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"),
-    ("numpy.random.bit_generator", "SeedSequence"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
-    ("numpy.random._generator", "Generator"),
-    ("numpy.random.mtrand", "RandomState"),
-    ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random._pcg64", "PCG64DXSM"),
-    ("numpy.random._mt19937", "MT19937"),
-    ("numpy.random._philox", "Philox"),
-    ("numpy.random._sfc64", "SFC64"),
-}
-
-# Functions that pickles reach as attributes of an allowed class.
-_SAFE_NESTED_FUNCTIONS = ("BasePolicy._dummy_schedule",)
-
-# Globals registered with ``add_safe_globals``: (module, qualified name) -> object.
-_user_safe_globals: dict[tuple[str, str], Any] = {}
-
-
-def add_safe_globals(objects: Iterable[Any]) -> None:
-    """
-    Allow more classes or functions in the files this library loads, e.g. a custom features extractor class named in
-    ``policy_kwargs``. Only allow what cannot run harmful code when called with arguments taken from a file.
-
-    :param objects: classes or functions, importable by their module and qualified name
-    """
-    for obj in objects:
-        module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-        if module is None or qualname is None:
-            raise TypeError(f"{obj!r} has no __module__/__qualname__: only classes and functions can be allowed.")
-        _user_safe_globals[(module, qualname)] = obj
-
 
 def _import_attribute(module: str, qualname: str) -> Any:
     obj: Any = importlib.import_module(module)
@@ -155,134 +99,71 @@ def _import_attribute(module: str, qualname: str) -> Any:
     return obj
 
 
-def _refuse(module: str, name: str) -> UnsafePickleError:
-    return UnsafePickleError(
-        f"Refusing to load the global '{module}.{name}': it is not in mlx_baselines3's allowlist of what SB3 files "
-        "contain, and unpickling it could run code from the file. If you trust the file, pass trusted=True; to allow "
-        "this one class or function, call mlx_baselines3.common.torch_format.add_safe_globals([obj]); to replace a "
-        "saved attribute, pass custom_objects={'<attribute>': value}."
-    )
+def _register_torch_references() -> None:
+    # Files name torch's layer and optimizer classes (policy_kwargs' activation_fn, optimizer_class), which stand for
+    # MLX's (utils.TORCH_TO_MLX_CLASSES). They are references: the builder returns the class, the policy uses it.
+    for torch_module, mapping in TORCH_TO_MLX_CLASSES.items():
+        for torch_name in mapping:
+            safe_load.register_reference(torch_module, torch_name, torch_class_to_mlx(torch_module, torch_name))
 
 
-def _ours(relative_module: str, name: str, theirs: str = "stable_baselines3.", ours: str = "mlx_baselines3.") -> Any:
-    # A class SB3 (or sb3-contrib) files name, rebuilt from our module of the same path.
-    try:
-        return _import_attribute(f"{ours}{relative_module}", name)
-    except (ImportError, AttributeError) as e:
-        raise pickle.UnpicklingError(
-            f"The file needs {theirs}{relative_module}.{name}, but {ours}{relative_module}.{name} "
-            f"is not available ({e}). Pass custom_objects to replace the attribute that holds it."
-        ) from e
-
-
-def _safe_getattr(obj: Any, name: str) -> Any:
-    # Pickles reach nested functions (``BasePolicy._dummy_schedule``) and enum members through ``getattr``. Only
-    # those are allowed: other methods called with objects from the file could write files or worse.
-    if isinstance(obj, type) and isinstance(name, str) and not name.startswith("_" * 2):
-        value = getattr(obj, name, None)
-        if isinstance(value, Enum) and isinstance(value, obj):
-            return value
-        if isinstance(value, FunctionType) and value.__qualname__ in _SAFE_NESTED_FUNCTIONS:
-            return value
-    raise UnsafePickleError(
-        f"Refusing getattr({obj!r}, {name!r}) while unpickling: only enum members and {_SAFE_NESTED_FUNCTIONS} are allowed."
-    )
-
-
-def _torch_device(type_name: str, index: int | None = None) -> str:
-    # SB3 buffers pickle their ``torch.device``; MLX has no device objects, keep the name.
-    return type_name if index is None else f"{type_name}:{index}"
-
-
-def find_safe_global(module: str, name: str) -> Any:
-    """
-    Resolve a global named in a pickle, if it is on the allowlist: SB3's classes become ours, torch layer and
-    optimizer classes become MLX's, gym spaces become gymnasium's, and NumPy 1 module paths are read as NumPy 2's.
-
-    :param module: the module named in the pickle
-    :param name: the qualified name
-    :return: the object
-    :raises UnsafePickleError: when the global is not allowed
-    """
-    if module == "__builtin__":  # protocol-2 pickles written by Python 2-compatible picklers
-        module = "builtins"
-    if module.startswith("numpy.core"):
-        module = "numpy._core" + module[len("numpy.core") :]
-    if (module, name) in _user_safe_globals:
-        return _user_safe_globals[(module, name)]
-    for theirs, ours, classes in _PACKAGES:
-        prefix = next((p for p in (theirs, ours) if module.startswith(p)), None)
-        if prefix is not None:
-            relative = module[len(prefix) :]
-            if name in classes.get(relative, ()):
-                return _ours(relative, name, theirs, ours)
-            raise _refuse(module, name)
-    if (mlx_class := torch_class_to_mlx(module, name)) is not None:
-        return mlx_class
-    if (module, name) == ("torch", "device"):
-        return _torch_device
-    if (module, name) == ("builtins", "getattr"):
-        return _safe_getattr
-    if module.startswith("gym.spaces."):
-        module = "gymnasium" + module[len("gym") :]
-    # NumPy scalar types ("numpy", "float32"): action noises keep their dtype as one.
-    if module.startswith("gymnasium.spaces.") or module in ("numpy", "numpy.dtypes") or (module, name) in _SAFE_GLOBALS:
-        try:
-            obj = _import_attribute(module, name)
-        except (ImportError, AttributeError) as e:
-            raise pickle.UnpicklingError(f"The file needs {module}.{name}, which cannot be imported here: {e}") from e
-        if (module, name) in _SAFE_GLOBALS:
-            return obj
-        if isinstance(obj, type) and issubclass(obj, (gym.spaces.Space, np.dtype, np.generic)):
-            return obj
-    raise _refuse(module, name)
+_register_torch_references()
 
 
 def _find_trusted_global(module: str, name: str) -> Any:
-    # trusted=True: anything goes, but SB3 and torch names still map to ours so that the objects work here.
+    # trusted=True: anything is imported, but SB3's and torch's names still map to ours so that the objects work here.
+    key = safe_load.canonical(module, name)
     try:
-        return find_safe_global(module, name)
-    except UnsafePickleError:
-        return _import_attribute(module, name)
+        return safe_load.Builder("trusted").reference(Global(*key))
+    except LoadError:
+        pass
+    if key == ("torch", "device"):
+        return _torch_device
+    if key == ("torch._utils", "_rebuild_parameter"):
+        return _keep_tensor
+    ours = safe_load.our_module(key[0])
+    return _import_attribute(ours if ours is not None else key[0], key[1])
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """
-    Unpickler that only rebuilds allowlisted globals (see ``find_safe_global``), or any global when ``trusted``.
+def _torch_device(kind: str, index: int | None = None) -> str:
+    # MLX has no device objects: a pickled torch.device (in SB3's buffers) becomes its name.
+    return kind if index is None else f"{kind}:{index}"
 
-    :param file: a binary file holding the pickle
-    :param trusted: allow every global (only for files from a trusted source: unpickling can then run any code)
-    """
 
-    def __init__(self, file: BinaryIO, trusted: bool = False):
-        super().__init__(file)
-        self._find = _find_trusted_global if trusted else find_safe_global
+def _keep_tensor(data: Any, *_: Any) -> Any:
+    # torch._utils._rebuild_parameter wraps an nn.Parameter around a tensor; keep the tensor.
+    return data
+
+
+class _TrustedUnpickler(pickle.Unpickler):
+    """Python's unpickler (runs whatever the file says: for trusted files only), with SB3/torch names mapped to ours."""
 
     def find_class(self, module: str, name: str) -> Any:
-        return self._find(module, name)
+        return _find_trusted_global(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError(f"Unexpected persistent id {pid!r} outside a torch file.")
+        raise pickle.UnpicklingError("Unexpected persistent id outside a torch file.")
 
 
-def loads(data: bytes, trusted: bool = False) -> Any:
+def loads(data: bytes, trusted: bool = False, where: str = "pickle", limits: Limits | None = None) -> Any:
     """
-    Unpickle bytes with the allowlist (SB3's ``cloudpickle.loads``, made safe).
+    Load a pickle (SB3's ``cloudpickle.loads``, made safe): decoded and built from known shapes only (see
+    ``safe_load``), or, with ``trusted``, unpickled by Python.
 
     :param data: the pickle
-    :param trusted: allow every global (unsafe: only for files you trust)
+    :param trusted: unpickle with Python's ``pickle`` (runs code from the file: only for files you trust)
+    :param where: names the file and member in error messages
+    :param limits: the bounds of the safe decoder
     :return: the object
+    :raises LoadError: when the pickle is corrupt or invalid; ``safe_load.Refused`` (a LoadError) when it needs
+        something default loading does not make
     """
-    _check_lengths(data)
-    return RestrictedUnpickler(io.BytesIO(data), trusted=trusted).load()
-
-
-def _check_lengths(data: bytes) -> None:
-    # CPython's unpickler allocates a bytes/bytearray object of the length a pickle declares before reading it; a
-    # damaged length would allocate gigabytes. pickletools reads each argument without allocating it first and fails
-    # on one longer than the data.
-    for _ in pickletools.genops(data):
-        pass
+    if not trusted:
+        return safe_load.build(data, where, limits)
+    try:
+        return _TrustedUnpickler(io.BytesIO(data)).load()
+    except Exception as e:
+        raise LoadError(f"{where}: cannot unpickle: {type(e).__name__}: {shorten(str(e), 200)}") from e
 
 
 class _TorchGlobal:
@@ -290,6 +171,13 @@ class _TorchGlobal:
 
     def __init__(self, module: str, name: str):
         self.module, self.name = module, name
+
+    def __call__(self, *args: Any) -> Any:
+        # Callable only so that pickle accepts it as the function of a reduce tuple; never called.
+        raise TypeError(f"{self.module}.{self.name} is a torch function, written to files by name only")
+
+
+_REBUILD_TENSOR = _TorchGlobal("torch._utils", "_rebuild_tensor_v2")
 
 
 # torch storage class name <-> NumPy dtype ("BFloat16Storage" has no NumPy dtype: read as uint16 bits).
@@ -343,8 +231,6 @@ class SB3Pickler(pickle._Pickler):
         super().__init__(file, protocol)
         self._storages = storages
         self._names = _mlx_global_names()
-        # Tensors are rebuilt by our reader's function here and by torch's in torch.
-        self._names[_rebuild_tensor] = ("torch._utils", "_rebuild_tensor_v2")
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, _Storage):
@@ -361,7 +247,7 @@ class SB3Pickler(pickle._Pickler):
                 return np.asarray(obj).__reduce_ex__(self.proto)  # type: ignore[attr-defined]
             storage = self._storages.add(obj)
             strides = tuple(int(np.prod(obj.shape[i + 1 :], dtype=np.int64)) for i in range(obj.ndim))
-            return _rebuild_tensor, (storage, 0, tuple(obj.shape), strides, False, collections.OrderedDict())
+            return _REBUILD_TENSOR, (storage, 0, tuple(obj.shape), strides, False, collections.OrderedDict())
         return NotImplemented
 
     def save_global(self, obj: Any, name: str | None = None) -> None:
@@ -488,161 +374,184 @@ def save(obj: Any, file: BinaryIO, archive_name: str = "archive") -> None:
         _write_aligned(archive, f"{archive_name}/version", b"3\n")
 
 
-class _LoadedStorage:
-    """A storage read from a torch file: a flat NumPy array."""
-
-    def __init__(self, values: np.ndarray, bfloat16: bool):
-        self.values, self.bfloat16 = values, bfloat16
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _rebuild_tensor(
-    storage: Any, storage_offset: Any, size: Any, stride: Any, requires_grad: Any = False, backward_hooks: Any = None, *_
+def _tensor_from_storage(
+    values: np.ndarray, bfloat16: bool, offset: int, size: tuple[int, ...], stride: tuple[int, ...]
 ) -> np.ndarray:
-    # torch._utils._rebuild_tensor_v2, checked so that a corrupt file can neither read out of bounds nor make us
-    # allocate more than the storage holds.
-    if not isinstance(storage, _LoadedStorage):
-        raise pickle.UnpicklingError(f"Tensor rebuilt from {type(storage).__name__}, expected a storage.")
-    if not (
-        _is_int(storage_offset)
-        and isinstance(size, tuple)
-        and isinstance(stride, tuple)
-        and len(size) == len(stride)
-        and all(_is_int(v) and v >= 0 for v in (storage_offset, *size, *stride))
-    ):
-        raise pickle.UnpicklingError(f"Invalid tensor geometry: offset {storage_offset!r}, size {size!r}, stride {stride!r}.")
-    values = storage.values
+    # torch._utils._rebuild_tensor_v2, checked so that a record can neither read out of bounds nor make us allocate
+    # more than its storage holds.
     count = math.prod(size)
     if count == 0:
         array = np.empty(size, dtype=values.dtype)
     else:
-        last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
+        last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
         if last >= values.size or count > values.size:
-            raise pickle.UnpicklingError(
-                f"Tensor of size {size} (offset {storage_offset}, stride {stride}) exceeds its storage "
-                f"of {values.size} elements."
+            raise LoadError(
+                f"a tensor of size {size} (offset {offset}, stride {stride}) exceeds its storage of {values.size} elements"
             )
         array = np.lib.stride_tricks.as_strided(
-            values[storage_offset:], shape=size, strides=tuple(s * values.itemsize for s in stride), writeable=False
+            values[offset:], shape=size, strides=tuple(s * values.itemsize for s in stride), writeable=False
         ).copy()
-    if storage.bfloat16:
+    if bfloat16:
         # bfloat16 is the upper half of a float32.
         array = (array.astype(np.uint32) << 16).view(np.float32)
     return array
 
 
-def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None, *_: Any) -> Any:
-    # torch._utils._rebuild_parameter wraps an nn.Parameter around a tensor; keep the tensor.
+class _TorchReader:
+    """Reads one torch zip archive: its records (size-capped) and its storages (each read once, checked)."""
+
+    def __init__(self, archive: zipfile.ZipFile, where: str, limits: Limits, map_tensor: Callable[[np.ndarray], Any] | None):
+        self.archive, self.where, self.limits, self.map_tensor = archive, where, limits, map_tensor
+        names = archive.namelist()
+        if not names or "/" not in names[0]:
+            raise LoadError(f"{where}: not a torch file (its records are not in a folder)")
+        self.prefix = names[0].split("/", 1)[0]
+        self.big_endian = f"{self.prefix}/byteorder" in names and self.record("byteorder") == b"big"
+        self.storages: dict[str, tuple[np.ndarray, bool]] = {}
+        self.storage_bytes = 0
+        self.tensor_bytes = 0
+
+    def record(self, name: str) -> bytes:
+        return read_member(self.archive, f"{self.prefix}/{name}", self.where, self.limits.max_member_bytes)
+
+    def storage(self, pid: Any) -> tuple[np.ndarray, bool]:
+        # ("storage", storage type, key, location, numel), as torch's persistent_load expects.
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise LoadError(f"{self.where}: an unsupported persistent id (expected a torch storage)")
+        _, storage_type, key, _, numel = pid
+        if not isinstance(storage_type, safe_load.StorageType):
+            raise LoadError(f"{self.where}: a storage of an unknown type")
+        if not (isinstance(key, str) and key.isdigit() and len(key) <= 12):
+            raise LoadError(f"{self.where}: an invalid storage key {shorten(key)}")
+        if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+            raise LoadError(f"{self.where}: an invalid storage size {shorten(numel)}")
+        if key not in self.storages:
+            dtype = storage_type.dtype
+            raw = self.record(f"data/{key}")
+            if len(raw) != numel * dtype.itemsize:
+                raise LoadError(f"{self.where}: storage {key} holds {len(raw)} bytes, expected {numel} x {dtype.itemsize}")
+            values = np.frombuffer(raw, dtype=dtype.newbyteorder(">" if self.big_endian else "<")).astype(dtype, copy=False)
+            self.storages[key] = (values, storage_type.bfloat16)
+            self.storage_bytes += len(raw)
+        elif self.storages[key][0].size != numel:
+            raise LoadError(f"{self.where}: storage {key} is declared with two sizes")
+        return self.storages[key]
+
+    def tensor(self, storage: Any, offset: int, size: tuple[int, ...], stride: tuple[int, ...]) -> Any:
+        if not (isinstance(storage, tuple) and len(storage) == 2 and isinstance(storage[0], np.ndarray)):
+            raise LoadError(f"{self.where}: a tensor rebuilt from something other than a storage")
+        values, bfloat16 = storage
+        # A storage is read once however many tensors use it, but each tensor is a copy: bound what they add up to.
+        self.tensor_bytes += math.prod(size) * values.itemsize
+        budget = self.limits.tensor_bytes_factor * self.storage_bytes + (1 << 20)
+        if self.tensor_bytes > budget:
+            raise LoadError(
+                f"{self.where}: its tensors add up to more than {self.limits.tensor_bytes_factor} times the "
+                f"{self.storage_bytes} bytes of storage the file holds"
+            )
+        try:
+            array = _tensor_from_storage(values, bfloat16, offset, size, stride)
+        except LoadError as e:
+            raise LoadError(f"{self.where}: {e}") from None
+        return array if self.map_tensor is None else self.map_tensor(array)
+
+    def load(self, trusted: bool) -> Any:
+        pickled = self.record("data.pkl")
+        where = f"{self.where}, record data.pkl"
+        if trusted:
+            return _TrustedTorchUnpickler(io.BytesIO(pickled), self).load()
+        tree = safe_pickle.decode(pickled, where, self.limits)
+        builder = safe_load.Builder(where, self.limits, persistent=self.storage, tensors=self.tensor)
+        return builder.build(tree)
+
+
+class _TrustedTorchUnpickler(_TrustedUnpickler):
+    """trusted=True for a torch file: Python's unpickler, with storages and tensors read as the safe path does."""
+
+    def __init__(self, file: BinaryIO, reader: _TorchReader):
+        super().__init__(file)
+        self._reader = reader
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch" and name in safe_load.STORAGE_TYPES:
+            return safe_load.STORAGE_TYPES[name]
+        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
+            return lambda storage, offset, size, stride, *_: self._reader.tensor(storage, offset, tuple(size), tuple(stride))
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self._reader.storage(pid)
+
+
+def read_member(archive: zipfile.ZipFile, member: str, where: str, max_bytes: int) -> bytes:
+    """
+    Read a zip member with a bound on its decompressed size: the size the zip declares is checked first, then the
+    data is read with a cap, so a member that inflates beyond what it declares (a zip bomb) stops at the cap.
+
+    :param archive: the open archive
+    :param member: the member's name
+    :param where: names the file in error messages
+    :param max_bytes: the largest size accepted
+    :return: the member's bytes
+    :raises LoadError: when it is missing, too large or corrupt
+    """
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise LoadError(f"{where}: the member '{shorten(member)}' is missing") from None
+    if info.file_size > max_bytes:
+        raise LoadError(
+            f"{where}: the member '{shorten(member)}' declares {info.file_size} bytes, more than the limit of {max_bytes} "
+            "(safe_pickle.DEFAULT_LIMITS.max_member_bytes)"
+        )
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(info.file_size + 1)
+    except Exception as e:
+        # A damaged member raises BadZipFile (bad CRC or header), EOFError (truncated), NotImplementedError (unknown
+        # compression), RuntimeError (flagged as encrypted), zlib/bz2/lzma errors...: all mean a corrupt file.
+        reason = f"{type(e).__name__}: {shorten(str(e), 200)}"
+        raise LoadError(f"{where}: the member '{shorten(member)}' cannot be read, the file is corrupt ({reason})") from e
+    if len(data) != info.file_size:
+        raise LoadError(f"{where}: the member '{shorten(member)}' is not the size its header declares")
     return data
 
 
-class _TorchUnpickler(RestrictedUnpickler):
-    """Restricted unpickler for a torch file's ``data.pkl``: tensors become NumPy arrays (or ``map_tensor(array)``)."""
-
-    def __init__(
-        self,
-        file: BinaryIO,
-        read_record: Callable[[str], bytes],
-        big_endian: bool,
-        trusted: bool,
-        map_tensor: Callable[[np.ndarray], Any] | None,
-    ):
-        super().__init__(file, trusted=trusted)
-        self._read_record = read_record
-        self._big_endian = big_endian
-        self._map_tensor = map_tensor
-        self._storages: dict[str, _LoadedStorage] = {}
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return _STORAGE_TYPES[name]
-        if (module, name) == ("torch._utils", "_rebuild_tensor_v2"):
-            return self._rebuild_tensor
-        if (module, name) == ("torch._utils", "_rebuild_parameter"):
-            return _rebuild_parameter
-        return super().find_class(module, name)
-
-    def _rebuild_tensor(self, *args: Any) -> Any:
-        array = _rebuild_tensor(*args)
-        return array if self._map_tensor is None else self._map_tensor(array)
-
-    def persistent_load(self, pid: Any) -> _LoadedStorage:
-        if not (
-            isinstance(pid, tuple)
-            and len(pid) == 5
-            and pid[0] == "storage"
-            and isinstance(pid[1], _TorchGlobal)
-            and isinstance(pid[2], str)
-            and _is_int(pid[4])
-            and pid[4] >= 0
-        ):
-            raise pickle.UnpicklingError(f"Unsupported persistent id {pid!r} (expected a torch storage).")
-        _, storage_type, key, _, numel = pid
-        if key not in self._storages:
-            dtype = _STORAGE_DTYPES[storage_type.name]
-            raw = self._read_record(f"data/{key}")
-            if len(raw) != numel * dtype.itemsize:
-                raise pickle.UnpicklingError(f"Storage {key} holds {len(raw)} bytes, expected {numel} x {dtype.itemsize}.")
-            values = np.frombuffer(raw, dtype=dtype.newbyteorder(">" if self._big_endian else "<"))
-            bfloat16 = storage_type.name == "BFloat16Storage"
-            self._storages[key] = _LoadedStorage(values.astype(dtype, copy=False), bfloat16=bfloat16)
-        return self._storages[key]
-
-
-def load(file: BinaryIO | bytes, trusted: bool = False, map_tensor: Callable[[np.ndarray], Any] | None = None) -> Any:
+def load(
+    file: BinaryIO | bytes,
+    trusted: bool = False,
+    map_tensor: Callable[[np.ndarray], Any] | None = None,
+    where: str = "torch file",
+    limits: Limits | None = None,
+) -> Any:
     """
-    Read a file written by ``torch.save`` (or ``save``), without torch.
+    Read a file written by ``torch.save`` (or ``save``), without torch and without running code from it.
 
     :param file: a readable binary file, or the file's bytes
-    :param trusted: allow every global in the pickle (unsafe: only for files you trust)
+    :param trusted: unpickle ``data.pkl`` with Python's ``pickle`` (runs code from the file: only for files you trust)
     :param map_tensor: applied to each tensor, read as a NumPy array (e.g. ``mx.array``); None keeps NumPy arrays
+    :param where: names the file (and member) in error messages
+    :param limits: the bounds of the safe decoder (``safe_pickle.DEFAULT_LIMITS`` when None)
     :return: the object, tensors replaced by arrays
-    :raises ValueError: when the file is not a torch zip file or is corrupt
-    :raises UnsafePickleError: when the pickle names a global outside the allowlist
+    :raises LoadError: when the file is not a torch zip file, is corrupt, or needs what default loading does not make
     """
-    raw = file if isinstance(file, bytes) else file.read()
+    limits = limits or safe_pickle.DEFAULT_LIMITS
+    raw = file if isinstance(file, bytes) else safe_load.read_capped(file, limits.max_member_bytes, where)
     if not zipfile.is_zipfile(io.BytesIO(raw)):
         if raw[:2] == b"\x80\x02":
-            raise ValueError(
-                "This is a torch file in the legacy format of torch < 1.6, which is not supported: load it with "
-                "torch and save it again with a recent torch."
+            raise LoadError(
+                f"{where}: a torch file in the legacy format of torch < 1.6, which is not supported: load it with torch "
+                "and save it again with a recent torch."
             )
-        raise ValueError("Not a torch file: torch.save writes a zip archive.")
+        raise LoadError(f"{where}: Not a torch file (torch.save writes a zip archive)")
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
-            names = archive.namelist()
-            if "/" not in names[0]:
-                raise ValueError("its records are not in a folder")
-            prefix = names[0].split("/", 1)[0]
-
-            def read_record(record: str) -> bytes:
-                try:
-                    return archive.read(f"{prefix}/{record}")
-                except KeyError:
-                    raise ValueError(f"it has no record '{record}'") from None
-
-            big_endian = f"{prefix}/byteorder" in names and read_record("byteorder") == b"big"
-            pickled = read_record("data.pkl")
-            _check_lengths(pickled)
-            return _TorchUnpickler(io.BytesIO(pickled), read_record, big_endian, trusted, map_tensor).load()
-    except UnsafePickleError:
+            return _TorchReader(archive, where, limits, map_tensor).load(trusted)
+    except LoadError:
         raise
     except Exception as e:
-        # Whatever a corrupt archive or pickle raises (BadZipFile, EOFError, KeyError, struct.error...) is one error.
-        raise ValueError(f"Cannot load the torch file: {type(e).__name__}: {e}") from e
+        # A damaged zip directory (BadZipFile, struct.error...) and, with trusted=True, whatever unpickling raises.
+        raise LoadError(f"{where}: cannot load the torch file: {type(e).__name__}: {shorten(str(e), 200)}") from e
 
 
-__all__ = [
-    "RestrictedUnpickler",
-    "SB3Pickler",
-    "UnsafePickleError",
-    "add_safe_globals",
-    "dumps",
-    "find_safe_global",
-    "load",
-    "loads",
-    "save",
-]
+__all__ = ["SB3Pickler", "dumps", "load", "loads", "read_member", "save"]

@@ -289,3 +289,15 @@ class DQN(OffPolicyAlgorithm):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
+
+    def _upgrade_saved_parameters(self, params: dict[str, Any]) -> None:
+        # DQN files of SB3 < 2.4 list the target network's parameters in the optimizer too (SB3 PR #1963): keep the
+        # online network's, which come first.
+        try:
+            saved_ids = params["policy.optimizer"]["param_groups"][0]["params"]
+            current_ids = self.get_parameters()["policy.optimizer"]["param_groups"][0]["params"]
+        except (KeyError, IndexError, TypeError):
+            return
+        if isinstance(saved_ids, list) and len(saved_ids) == 2 * len(current_ids):
+            params["policy.optimizer"]["param_groups"][0]["params"] = saved_ids[: len(current_ids)]
+            warnings.warn("You are probably loading a DQN model saved with SB3 < 2.4.0; save it again.")

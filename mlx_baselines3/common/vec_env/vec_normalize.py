@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from mlx_baselines3.common.exceptions import LoadError
 from mlx_baselines3.common.preprocessing import is_image_space
 from mlx_baselines3.common.running_mean_std import RunningMeanStd
 from mlx_baselines3.common.save_util import atomic_open, load_from_pkl
@@ -286,20 +287,20 @@ class VecNormalize(VecEnvWrapper):
         """
         Load a VecNormalize saved with ``save()``, by this library or by Stable-Baselines3, and wrap ``venv`` with it.
 
-        Unlike a plain ``pickle.load``, only allowlisted globals are rebuilt (the allowlist model zips use, see
-        ``common/torch_format.py``: VecNormalize, RunningMeanStd, gymnasium spaces, NumPy arrays and generators...),
-        so a tampered file cannot run code. SB3's class paths map to this library's classes, so SB3 files load
-        without torch.
+        Unlike a plain ``pickle.load``, nothing from the file runs: it is decoded and the VecNormalize is built from its
+        checked fields (statistics, spaces, settings; see ``docs/guide/security.md``). SB3's class paths map to this
+        library's classes, so SB3 files load without torch.
 
         :param load_path: path of the file
         :param venv: the VecEnv to wrap
-        :param trusted: allow any class in the file (a plain, unsafe ``pickle.load``); only for files you trust,
-            e.g. those of a VecNormalize subclass
+        :param trusted: unpickle with Python's pickle (runs code from the file); only for files you trust, e.g. those
+            of a VecNormalize subclass
         :return: the VecNormalize, wrapping ``venv``
+        :raises LoadError: when the file is corrupt or holds something other than a VecNormalize
         """
         vec_normalize = load_from_pkl(load_path, trusted=trusted)
         if not isinstance(vec_normalize, VecNormalize):
-            raise TypeError(f"{load_path} holds a {type(vec_normalize).__name__}, not a VecNormalize")
+            raise LoadError(f"{load_path} holds a {type(vec_normalize).__name__}, not a VecNormalize")
         vec_normalize.set_venv(venv)
         return vec_normalize
 
