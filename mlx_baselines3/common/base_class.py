@@ -943,7 +943,7 @@ def _check_saved_values(model: BaseAlgorithm, data: dict[str, Any], where: str) 
             ok = not (isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63)
         if not ok:
             raise LoadError(
-                f"{where}: the saved '{shorten(key, 60)[1:-1]}' is {shorten(value)}, which does not fit "
+                f"{where}: the saved {shorten(key, 60)} is {shorten(value)}, which does not fit "
                 f"{type(model).__name__}'s {type(current).__name__} attribute. Pass {key}=... to load() to replace it."
             )
 

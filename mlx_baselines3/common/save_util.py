@@ -597,7 +597,7 @@ def read_zip_file(
                     continue
                 content = torch_format.read_member(archive, member, where, limits.max_member_bytes)
                 loaded = torch_format.load(
-                    content, trusted=trusted, map_tensor=mx.array, where=f"{where}, member '{shorten(member, 80)[1:-1]}'"
+                    content, trusted=trusted, map_tensor=mx.array, where=f"{where}, member {shorten(member, 80)}"
                 )
                 # "tensors.pth" is the name SB3 < 0.9 gave to "pytorch_variables.pth".
                 if member in ("pytorch_variables.pth", "tensors.pth"):

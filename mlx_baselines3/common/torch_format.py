@@ -11,7 +11,9 @@ schema-driven builder, with the storages and tensor records checked here (keys, 
 torch's classes instead of ours, so that Stable-Baselines3 loads our files; the tables below map those names both ways.
 """
 
+import bz2
 import collections
+import copy
 import importlib
 import io
 import math
@@ -19,6 +21,7 @@ import pickle
 import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from types import FunctionType
 from typing import Any, BinaryIO
@@ -486,34 +489,60 @@ class _TrustedTorchUnpickler(_TrustedUnpickler):
 def read_member(archive: zipfile.ZipFile, member: str, where: str, max_bytes: int) -> bytes:
     """
     Read a zip member with a bound on its decompressed size: the size the zip declares is checked first, then the
-    data is read with a cap, so a member that inflates beyond what it declares (a zip bomb) stops at the cap.
+    data is inflated with a cap, so a member that inflates beyond what it declares (a zip bomb) stops at the cap.
+
+    Python's ``zipfile`` inflates bzip2 members without a cap per read (a few KB can become gigabytes in one call), so
+    those are inflated here with ``max_length``; LZMA members (which neither SB3 nor torch writes) are refused.
 
     :param archive: the open archive
     :param member: the member's name
     :param where: names the file in error messages
     :param max_bytes: the largest size accepted
     :return: the member's bytes
-    :raises LoadError: when it is missing, too large or corrupt
+    :raises LoadError: when it is missing, too large, compressed with LZMA or corrupt
     """
     try:
         info = archive.getinfo(member)
     except KeyError:
-        raise LoadError(f"{where}: the member '{shorten(member)}' is missing") from None
+        raise LoadError(f"{where}: the member {shorten(member)} is missing") from None
     if info.file_size > max_bytes:
         raise LoadError(
-            f"{where}: the member '{shorten(member)}' declares {info.file_size} bytes, more than the limit of {max_bytes} "
-            "(safe_pickle.DEFAULT_LIMITS.max_member_bytes)"
+            f"{where}: the member {shorten(member)} declares {info.file_size} bytes, more than the limit of "
+            f"{max_bytes} (safe_pickle.DEFAULT_LIMITS.max_member_bytes)"
         )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2):
+        raise LoadError(f"{where}: the member {shorten(member)} uses compression method {info.compress_type}")
     try:
-        with archive.open(info) as stream:
-            data = stream.read(info.file_size + 1)
+        if info.compress_type == zipfile.ZIP_BZIP2:
+            data = _inflate_bzip2(archive, info)
+        else:
+            with archive.open(info) as stream:
+                # Deflate is inflated in bounded steps by zipfile; stop one byte past the declared size.
+                data = stream.read(info.file_size + 1)
+    except LoadError:
+        raise
     except Exception as e:
         # A damaged member raises BadZipFile (bad CRC or header), EOFError (truncated), NotImplementedError (unknown
-        # compression), RuntimeError (flagged as encrypted), zlib/bz2/lzma errors...: all mean a corrupt file.
+        # compression), RuntimeError (flagged as encrypted), zlib/bz2 errors...: all mean a corrupt file.
         reason = f"{type(e).__name__}: {shorten(str(e), 200)}"
-        raise LoadError(f"{where}: the member '{shorten(member)}' cannot be read, the file is corrupt ({reason})") from e
+        raise LoadError(f"{where}: the member {shorten(member)} cannot be read, the file is corrupt ({reason})") from e
     if len(data) != info.file_size:
-        raise LoadError(f"{where}: the member '{shorten(member)}' is not the size its header declares")
+        raise LoadError(f"{where}: the member {shorten(member)} is not the size its header declares")
+    return data
+
+
+def _inflate_bzip2(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    # Read the member's compressed bytes as they are (a copy of its entry marked stored, without CRC), then inflate
+    # at most one byte past the declared size and check the CRC ourselves.
+    raw_info = copy.copy(info)
+    raw_info.compress_type = zipfile.ZIP_STORED
+    raw_info.file_size = info.compress_size
+    del raw_info.CRC
+    with archive.open(raw_info) as stream:
+        compressed = stream.read(info.compress_size)
+    data = bz2.BZ2Decompressor().decompress(compressed, max_length=info.file_size + 1)
+    if len(data) == info.file_size and zlib.crc32(data) != info.CRC:
+        raise LoadError(f"bad CRC-32 for the bzip2 member {shorten(info.filename)}")
     return data
 
 
