@@ -751,6 +751,8 @@ class BaseAlgorithm(ABC):
                 data["_last_obs"] = None
             data["n_envs"] = env.num_envs
         _check_buffer_memory(model, data, kwargs, where)
+        # A skipped entry that the caller passes again as a keyword argument (the RL Zoo's `-i`) needs no warning.
+        skipped = [key for key in skipped if key not in kwargs]
         replacement = model._replace_skipped_schedules(data, skipped, contents.params)
         warn_skipped(where, skipped, replacement)
         model.__dict__.update(data)
