@@ -1,11 +1,13 @@
 """Abstract base class of the RL algorithms: environment wrapping, the learn-loop plumbing, predict, logging."""
 
+import collections.abc
 import inspect
 import io
 import math
 import os
 import pathlib
 import time
+import types
 import typing
 import warnings
 from abc import ABC, abstractmethod
@@ -34,8 +36,10 @@ from mlx_baselines3.common.safe_pickle import shorten
 from mlx_baselines3.common.save_util import (
     SCHEDULE_ATTRIBUTES,
     decode_data_entries,
+    load_from_zip_file,  # noqa: F401 (SB3's name at SB3's path)
     read_zip_file,
     recursive_getattr,
+    recursive_setattr,  # noqa: F401 (SB3's name at SB3's path)
     save_to_zip_file,
     warn_skipped,
 )
@@ -743,7 +747,9 @@ class BaseAlgorithm(ABC):
         data, skipped = decode(attributes, skippable=model._schedule_attributes())
         data.update(head)
         data.pop("policy_class", None)
-        data["policy_kwargs"] = policy_kwargs if policy_kwargs is not None else data.get("policy_kwargs")
+        if "policy_kwargs" in head:
+            # As __init__ does, None means no keyword arguments.
+            data["policy_kwargs"] = policy_kwargs if policy_kwargs is not None else {}
         _check_saved_by(model, saved, where)
         _check_saved_values(model, data, where)
         if env is not None:
@@ -757,17 +763,22 @@ class BaseAlgorithm(ABC):
         warn_skipped(where, skipped, replacement)
         model.__dict__.update(data)
         model.__dict__.update(kwargs)
-        model._setup_model()
-
         try:
+            model._setup_model()
             model.set_parameters(contents.params, exact_match=True, device=device)
+            model._load_pytorch_variables(contents.pytorch_variables or {}, where)
+            # Sample the gSDE exploration matrix.
+            if model.use_sde:
+                model.policy.reset_noise()  # type: ignore[operator]
         except LoadError as e:
-            raise LoadError(f"{where}: {e}") from None
-        model._load_pytorch_variables(contents.pytorch_variables or {}, where)
-
-        # Sample the gSDE exploration matrix.
-        if model.use_sde:
-            model.policy.reset_noise()  # type: ignore[operator]
+            raise LoadError(f"{where}: {e}" if where not in str(e) else str(e)) from None
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, RuntimeError, AssertionError) as e:
+            # The checks above keep what the file sets within the kinds of values the algorithm declares; whatever
+            # combination of them still fails to make a model is a file this class cannot load.
+            raise LoadError(
+                f"{where}: the saved attributes do not make a working {cls.__name__}: {type(e).__name__}: "
+                f"{shorten(str(e), 300)}"
+            ) from e
         return model
 
     @classmethod
@@ -931,14 +942,20 @@ def _check_loaded_class(value: Any, cls: type, where: str) -> type[BasePolicy]:
 def _check_saved_values(model: BaseAlgorithm, data: dict[str, Any], where: str) -> None:
     # Saved values must have the kind of the attribute they replace: a bool stays a bool, a number a number (or a
     # schedule / TrainFreq, which SB3 stores in place of a number), no integer beyond int64.
-    n_envs = data.get("n_envs", 1)
+    n_envs = data.get("n_envs")
     if not isinstance(n_envs, int) or isinstance(n_envs, bool) or not 1 <= n_envs <= 1 << 16:
         raise LoadError(f"{where}: the saved n_envs is {shorten(n_envs)}, not a number of environments")
+    annotations = _init_annotations(type(model))
     for key, value in data.items():
         current = model.__dict__.get(key)
-        if isinstance(current, bool):
+        if key in annotations and not _matches_annotation(value, annotations[key]):
+            ok = False
+        elif isinstance(current, bool):
             ok = isinstance(value, (bool, np.bool_))
-        elif isinstance(current, (int, float)):
+        elif isinstance(current, int):
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and abs(value) < 2**63
+            ok = ok or callable(value) or isinstance(value, tuple)
+        elif isinstance(current, float):
             number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
             ok = (number and math.isfinite(value) and abs(value) < 2**63) or callable(value) or isinstance(value, tuple)
         else:
@@ -948,6 +965,50 @@ def _check_saved_values(model: BaseAlgorithm, data: dict[str, Any], where: str) 
                 f"{where}: the saved {shorten(key, 60)} is {shorten(value)}, which does not fit "
                 f"{type(model).__name__}'s {type(current).__name__} attribute. Pass {key}=... to load() to replace it."
             )
+
+
+def _init_annotations(cls: type) -> dict[str, Any]:
+    # The types the constructor declares for its parameters (what a saved attribute of that name must be).
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:
+        # Unresolvable forward references: check nothing by annotation.
+        return {}
+
+
+def _matches_annotation(value: Any, annotation: Any) -> bool:
+    # Whether a saved value fits a parameter's annotation; unknown annotation forms accept anything.
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any or isinstance(annotation, typing.TypeVar):
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches_annotation(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if annotation is bool:
+        return isinstance(value, (bool, np.bool_))
+    if annotation is int:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if annotation is float:
+        return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+    if annotation is str:
+        return isinstance(value, str)
+    if origin is type:
+        target = args[0] if args else Any
+        if not isinstance(value, type):
+            return False
+        return not isinstance(target, type) or issubclass(value, target)
+    if origin is collections.abc.Callable or annotation is collections.abc.Callable:
+        return callable(value)
+    if origin in (dict, list, tuple):
+        return isinstance(value, origin)
+    if annotation in (dict, list, tuple):
+        return isinstance(value, annotation)
+    if isinstance(annotation, type) and origin is None:
+        return isinstance(value, annotation)
+    return True
 
 
 def _space_bytes(space: spaces.Space) -> int:
