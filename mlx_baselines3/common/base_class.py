@@ -953,8 +953,8 @@ def _check_saved_values(model: BaseAlgorithm, data: dict[str, Any], where: str) 
         elif isinstance(current, bool):
             ok = isinstance(value, (bool, np.bool_))
         elif isinstance(current, int):
-            ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and abs(value) < 2**63
-            ok = ok or callable(value) or isinstance(value, tuple)
+            integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+            ok = (integer and abs(int(value)) < 2**63) or callable(value) or isinstance(value, tuple)
         elif isinstance(current, float):
             number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
             ok = (number and math.isfinite(value) and abs(value) < 2**63) or callable(value) or isinstance(value, tuple)
@@ -970,7 +970,7 @@ def _check_saved_values(model: BaseAlgorithm, data: dict[str, Any], where: str) 
 def _init_annotations(cls: type) -> dict[str, Any]:
     # The types the constructor declares for its parameters (what a saved attribute of that name must be).
     try:
-        return typing.get_type_hints(cls.__init__)
+        return typing.get_type_hints(getattr(cls, "__init__"))  # noqa: B009 (the class's, not an instance's)
     except Exception:
         # Unresolvable forward references: check nothing by annotation.
         return {}

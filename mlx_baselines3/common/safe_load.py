@@ -30,7 +30,7 @@ import math
 import sys
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -474,7 +474,7 @@ def _make_scalar(builder: Builder, node: Reduce, depth: int) -> np.generic:
     if not (isinstance(args, tuple) and len(args) == 2):
         raise builder.fail("numpy scalar with unexpected arguments")
     dtype = _numeric_dtype(builder, builder.build(args[0], depth + 1), "scalar dtype")
-    return _array_from_bytes(builder, builder.build(args[1], depth + 1), dtype, (), False)[()]
+    return cast(np.generic, _array_from_bytes(builder, builder.build(args[1], depth + 1), dtype, (), False)[()])
 
 
 def _make_ordered_dict(builder: Builder, node: Reduce, depth: int) -> OrderedDict:
