@@ -52,8 +52,8 @@ class Limits:
 
     max_pickle_bytes: int = 1 << 36
     max_member_bytes: int = 1 << 32
-    max_opcodes: int = 1 << 26
-    max_items: int = 1 << 26
+    max_opcodes: int = 1 << 24
+    max_items: int = 1 << 25
     max_memo: int = 1 << 24
     max_int_bits: int = 4096
     max_depth: int = 64
