@@ -144,8 +144,5 @@ def test_rl_zoo_continues_training_from_its_zip(zoo_run):
         "-m", "mlx_baselines3.alias", "-m", "rl_zoo3.train", *args, "-i", "logs/ppo/CartPole-v1_1/CartPole-v1.zip",
         cwd=folder,
     )  # fmt: skip
-    if "Refusing to load the global 'rl_zoo3.utils.SimpleLinearSchedule'" in result.stderr:
-        # Until pickled functions are skipped on load (issue 13 item 7), the safe loader refuses the zoo's schedules.
-        pytest.xfail("loading a zip with the zoo's pickled SimpleLinearSchedule needs issue 13 item 7")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (folder / "logs" / "ppo" / "CartPole-v1_2" / "CartPole-v1.zip").is_file()
